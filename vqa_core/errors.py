@@ -1,0 +1,41 @@
+"""The package's own error types: every failure a user can cause or meet is one of these."""
+
+from __future__ import annotations
+
+__all__ = [
+    "VQAError",
+    "InputError",
+    "ImageInputError",
+    "QuestionError",
+    "ModelLoadError",
+    "PlacementError",
+    "InferenceError",
+]
+
+
+class VQAError(Exception):
+    """Base class: its message is written for a person, not a developer."""
+
+
+class InputError(VQAError, ValueError):
+    """Something the user gave cannot be answered."""
+
+
+class ImageInputError(InputError):
+    """The image is unreadable, too large, or otherwise unusable."""
+
+
+class QuestionError(InputError):
+    """The question is empty or otherwise unusable."""
+
+
+class PlacementError(VQAError, ValueError):
+    """A device or precision request that cannot be honoured on this machine."""
+
+
+class ModelLoadError(VQAError):
+    """A model or its processor could not be loaded."""
+
+
+class InferenceError(VQAError):
+    """A loaded model failed while answering (out of memory, a runtime error)."""

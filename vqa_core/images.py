@@ -1,0 +1,149 @@
+"""The one intake every image passes through before a model sees it.
+
+Phones, scanners and the web hand us images in every shape: rotated by EXIF, paletted,
+transparent, CMYK, 16-bit, animated, truncated, enormous, or 50 times wider than tall.
+:func:`load_image` turns each into a plain RGB picture a processor can take, or raises
+:class:`~vqa_core.errors.ImageInputError` with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageInputError
+
+__all__ = ["ImageSource", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_SIDE", "MAX_ASPECT_RATIO"]
+
+ImageSource = Union[Image.Image, str, os.PathLike, bytes, bytearray, memoryview]
+
+# 64 MP admits every phone and most camera photos while staying below Pillow's own
+# decompression-bomb warning (about 89 MP), which stays switched on as a second line.
+DEFAULT_MAX_PIXELS = 64_000_000
+# Neither model looks at more than 640 px (ViLT) or 224 px (BLIP-2) per side, so decoding a
+# 12 MP photo at full size only costs time; 1280 keeps normal-size images untouched.
+DEFAULT_MAX_SIDE = 1280
+# ViltImageProcessor scales the short side to 384 and caps the long side at 640, then rounds
+# down to multiples of 32: past about 20:1 the short side rounds to 0 and it raises.
+# Padding beyond 4:1 keeps every shape answerable with a margin.
+MAX_ASPECT_RATIO = 4.0
+
+_BACKGROUND = (255, 255, 255)
+_URL_PREFIXES = ("http://", "https://", "ftp://", "data:", "file://")
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data:
+            raise ImageInputError("The image file is empty.")
+        stream: io.BytesIO | Path = io.BytesIO(data)
+    elif isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if isinstance(text, str) and text.strip().lower().startswith(_URL_PREFIXES):
+            raise ImageInputError(
+                "Images are not fetched from URLs; download the picture and upload the file."
+            )
+        stream = Path(text)
+        if not stream.is_file():
+            raise ImageInputError(f"No image file at {text!r}.")
+    else:
+        raise ImageInputError(
+            f"Unsupported image input of type {type(source).__name__}; "
+            "give a PIL image, a file path or the file's bytes."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(stream)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageInputError(
+            "The image has too many pixels to process safely; please upload a smaller picture."
+        ) from err
+    except UnidentifiedImageError as err:
+        raise ImageInputError(
+            "This file is not an image that can be read (supported: JPEG, PNG, GIF, WebP, BMP, TIFF)."
+        ) from err
+    except OSError as err:
+        raise ImageInputError(f"The image could not be read: {err}.") from err
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P":
+        # Paletted images may carry transparency in their info; RGBA exposes it as alpha.
+        image = image.convert("RGBA")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16/32-bit and float grey: stretch to 8 bits, else nearly everything clips to white.
+        lo, hi = image.getextrema()
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        image = image.convert("F").point(lambda v: (v - lo) * scale).convert("L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, _BACKGROUND)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def _pad_extreme_aspect(image: Image.Image, max_ratio: float) -> Image.Image:
+    width, height = image.size
+    if width >= height * max_ratio:
+        target = (width, max(1, round(width / max_ratio)))
+    elif height >= width * max_ratio:
+        target = (max(1, round(height / max_ratio)), height)
+    else:
+        return image
+    canvas = Image.new("RGB", target, _BACKGROUND)
+    canvas.paste(image, ((target[0] - width) // 2, (target[1] - height) // 2))
+    return canvas
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+) -> Image.Image:
+    """Return ``source`` as an upright RGB image ready for any processor.
+
+    ``source`` is a PIL image, a path or the file's bytes (never a URL). Raises
+    :class:`ImageInputError` for anything that cannot be answered.
+    """
+    image = _open(source)
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageInputError("The image has no pixels.")
+    if width * height > max_pixels:
+        raise ImageInputError(
+            f"The image is {width}x{height} ({width * height / 1e6:.0f} megapixels); "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels. Please upload a smaller picture."
+        )
+    try:
+        if getattr(image, "is_animated", False):
+            image.seek(0)
+        if max_side and image.format == "JPEG" and max(width, height) > max_side:
+            # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT: far cheaper than
+            # decoding 12 MP and resizing afterwards.
+            image.draft("RGB", (max_side, max_side))
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        image = _to_rgb(image)
+    except ImageInputError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ImageInputError(
+            "The image file is damaged or incomplete and could not be decoded."
+        ) from err
+    if max_side and max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return _pad_extreme_aspect(image, MAX_ASPECT_RATIO)
