@@ -1,0 +1,47 @@
+# Targets the README names. PY can point at another interpreter: `make test PY=.venv/bin/python`.
+PY ?= python3
+PIP ?= $(PY) -m pip
+# Left empty, pip takes torch from its configured indexes. Set it to a CPU-only wheel index
+# on machines where a plain `pip install torch` would pull a multi-GB CUDA build.
+TORCH_INDEX_URL ?=
+TORCH_VERSION ?= 2.13.0
+export GRADIO_ANALYTICS_ENABLED ?= False
+export HF_HUB_DISABLE_TELEMETRY ?= 1
+
+.PHONY: install browser-deps run test test-gpu lint format ci demo-models
+
+## install: torch first (kept if already installed, so a GPU build stays), then the rest
+install:
+	@$(PY) -c "import torch" 2>/dev/null \
+		|| $(PIP) install "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(PIP) install -r requirements.txt
+
+## browser-deps: Debian's Chromium and axe-core for the browser tests (never `playwright install`)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
+
+## run: the app on its embedded default (or whatever VQA_VILT_MODEL / VQA_BLIP2_MODEL name)
+run:
+	$(PY) app.py
+
+## test: the whole CPU suite, offline
+test:
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+## test-gpu: the GPU checks alone (they skip without CUDA)
+test-gpu:
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m gpu
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format:
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+## ci: what .ci/run does on a fresh machine
+ci: install browser-deps lint test
