@@ -12,15 +12,20 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageInputError
 
-__all__ = ["ImageSource", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_SIDE", "MAX_ASPECT_RATIO"]
+__all__ = [
+    "ImageSource",
+    "load_image",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_SIDE",
+    "MAX_ASPECT_RATIO",
+]
 
-ImageSource = Union[Image.Image, str, os.PathLike, bytes, bytearray, memoryview]
+ImageSource = Image.Image | str | os.PathLike | bytes | bytearray | memoryview
 
 # 64 MP admits every phone and most camera photos while staying below Pillow's own
 # decompression-bomb warning (about 89 MP), which stays switched on as a second line.

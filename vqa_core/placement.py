@@ -135,7 +135,9 @@ def _pick_dtype(requested: str, device: torch.device) -> torch.dtype:
         return torch.float32
     # CPU: fp16 matmuls are not implemented, so a half request can never reach the model.
     if name == "float16":
-        logger.warning("float16 is not supported on CPU; using float32 instead (bfloat16 on request)")
+        logger.warning(
+            "float16 is not supported on CPU; using float32 instead (bfloat16 on request)"
+        )
         return torch.float32
     if name == "bfloat16":
         return torch.bfloat16

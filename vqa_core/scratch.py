@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import (
     BertTokenizerFast,
-    BlipImageProcessor,
     Blip2Config,
     Blip2ForConditionalGeneration,
     Blip2Processor,
     Blip2QFormerConfig,
     Blip2VisionConfig,
+    BlipImageProcessor,
     GPT2TokenizerFast,
     OPTConfig,
     ViltConfig,
