@@ -1,0 +1,134 @@
+"""Every awkward image either comes out as RGB a processor accepts, or raises ImageInputError."""
+
+import io
+
+import pytest
+from PIL import Image, ImageOps
+
+from vqa_core import ImageInputError, load_image
+from vqa_core.images import MAX_ASPECT_RATIO
+
+
+def _png_bytes(image: Image.Image, fmt: str = "PNG", **save) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+def _assert_answerable(image: Image.Image) -> None:
+    assert image.mode == "RGB"
+    width, height = image.size
+    assert width >= 1 and height >= 1
+    assert max(width, height) / min(width, height) <= MAX_ASPECT_RATIO + 0.01
+
+
+def test_exif_orientation_is_applied():
+    # A 40x20 picture stored with "rotate 90" (orientation 6) is shown 20x40.
+    image = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    loaded = load_image(_png_bytes(image, "JPEG", exif=exif.tobytes()))
+    assert loaded.size == (20, 40)
+    assert loaded.size == ImageOps.exif_transpose(Image.open(io.BytesIO(
+        _png_bytes(image, "JPEG", exif=exif.tobytes())))).size  # fmt: skip
+
+
+def test_transparent_png_is_composited_on_white():
+    image = Image.new("RGBA", (8, 8), (255, 0, 0, 0))  # fully transparent red
+    loaded = load_image(_png_bytes(image))
+    assert loaded.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_palette_with_transparency_is_composited_on_white():
+    image = Image.new("P", (8, 8), 0)
+    image.putpalette([0, 0, 0] * 256)
+    loaded = load_image(_png_bytes(image, transparency=0))
+    assert loaded.getpixel((3, 3)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "L", "1", "LA", "I", "F", "YCbCr", "HSV"])
+def test_odd_modes_become_rgb(mode):
+    loaded = load_image(Image.new(mode, (16, 12)))
+    _assert_answerable(loaded)
+
+
+def test_sixteen_bit_grey_is_stretched_not_clipped():
+    image = Image.new("I;16", (4, 1))
+    for x, value in enumerate((0, 1000, 2000, 4000)):
+        image.putpixel((x, 0), value)
+    loaded = load_image(_png_bytes(image))
+    greys = [loaded.getpixel((x, 0))[0] for x in range(4)]
+    assert greys[0] == 0 and greys[-1] == 255 and greys == sorted(greys)
+
+
+def test_first_frame_of_an_animation():
+    frames = [Image.new("RGB", (10, 10), colour) for colour in ((0, 255, 0), (0, 0, 255))]
+    data = io.BytesIO()
+    frames[0].save(data, format="GIF", save_all=True, append_images=frames[1:], duration=50)
+    loaded = load_image(data.getvalue())
+    red, green, blue = loaded.getpixel((5, 5))
+    assert green > 200 and blue < 50
+
+
+@pytest.mark.parametrize("size", [(5000, 100), (100, 5000), (1, 1), (3000, 2)])
+def test_extreme_aspect_ratios_are_padded(size):
+    _assert_answerable(load_image(Image.new("RGB", size, (0, 0, 0))))
+
+
+def test_large_jpeg_is_downscaled_early():
+    image = Image.effect_noise((3000, 2000), 40).convert("RGB")
+    loaded = load_image(_png_bytes(image, "JPEG", quality=80))
+    assert max(loaded.size) <= 1280
+    assert abs(loaded.size[0] / loaded.size[1] - 1.5) < 0.02
+
+
+def test_normal_size_images_are_untouched():
+    image = Image.effect_noise((640, 480), 40).convert("RGB")
+    assert load_image(image).tobytes() == image.tobytes()
+
+
+def test_pixel_cap_rejects_decompression_bombs():
+    header_only = _png_bytes(Image.new("L", (2000, 2000)))
+    with pytest.raises(ImageInputError, match="megapixels"):
+        load_image(header_only, max_pixels=1_000_000)
+    assert Image.MAX_IMAGE_PIXELS is not None  # Pillow's own guard stays on
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (b"", "empty"),
+        (b"this is not an image at all", "not an image"),
+        ("https://example.org/cat.jpg", "URLs"),
+        ("/no/such/file.png", "No image file"),
+        (12345, "Unsupported image input"),
+    ],
+)
+def test_unusable_sources_have_clear_messages(source, message):
+    with pytest.raises(ImageInputError, match=message):
+        load_image(source)
+
+
+def test_truncated_file_is_a_clear_error():
+    data = _png_bytes(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG")
+    with pytest.raises(ImageInputError, match="damaged or incomplete"):
+        load_image(data[: len(data) // 2])
+
+
+def test_text_file_named_png(tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("hello")
+    with pytest.raises(ImageInputError, match="not an image"):
+        load_image(fake)
+
+
+def test_awkward_images_answer_through_both_models(tiny_vilt, tiny_blip2):
+    awkward = [
+        Image.new("CMYK", (30, 20)),
+        Image.new("RGBA", (5000, 100)),
+        Image.new("I;16", (1, 1)),
+        Image.new("P", (100, 5000)),
+    ]
+    for image in awkward:
+        assert tiny_vilt.answer(image, "what shape is it?").answers
+        assert isinstance(tiny_blip2.answer(image, "what shape?", max_new_tokens=2).answer, str)
