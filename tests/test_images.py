@@ -66,7 +66,7 @@ def test_first_frame_of_an_animation():
     data = io.BytesIO()
     frames[0].save(data, format="GIF", save_all=True, append_images=frames[1:], duration=50)
     loaded = load_image(data.getvalue())
-    red, green, blue = loaded.getpixel((5, 5))
+    _red, green, blue = loaded.getpixel((5, 5))
     assert green > 200 and blue < 50
 
 
