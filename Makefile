@@ -21,7 +21,8 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
-	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
+	@[ ! -f package.json ] || [ -f node_modules/axe-core/axe.min.js ] \
+		|| npm ci --no-audit --no-fund --silent
 
 ## run: the app on its embedded default (or whatever VQA_VILT_MODEL / VQA_BLIP2_MODEL name)
 run:
