@@ -37,6 +37,11 @@ DEFAULT_MAX_SIDE = 1280
 # down to multiples of 32: past about 20:1 the short side rounds to 0 and it raises.
 # Padding beyond 4:1 keeps every shape answerable with a margin.
 MAX_ASPECT_RATIO = 4.0
+# JPEG draft decoding only has to keep what a processor will use: ViLT resizes the short side
+# to 384 with the long side at most 640, BLIP-2 to 224x224. Asking the decoder for at least
+# 640 px on both sides picks 1/4 scale for a 12 MP photo (1000x750) instead of 1/2
+# (2000x1500), which also spares the 2000 -> 1280 resize: measured in bench/phone_photo_intake.py.
+JPEG_DRAFT_SIDE = 640
 
 _BACKGROUND = (255, 255, 255)
 _URL_PREFIXES = ("http://", "https://", "ftp://", "data:", "file://")
@@ -137,8 +142,10 @@ def load_image(
             image.seek(0)
         if max_side and image.format == "JPEG" and max(width, height) > max_side:
             # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT: far cheaper than
-            # decoding 12 MP and resizing afterwards.
-            image.draft("RGB", (max_side, max_side))
+            # decoding 12 MP and resizing afterwards. The scale keeps both sides at least
+            # draft_side, so the models still downscale (never upscale) what they get.
+            draft_side = min(max_side, JPEG_DRAFT_SIDE)
+            image.draft("RGB", (draft_side, draft_side))
         image.load()
         image = ImageOps.exif_transpose(image) or image
         image = _to_rgb(image)

@@ -1,0 +1,138 @@
+"""What vqa_core's answerers cost on top of the plain transformers recipe, batch 1, warm.
+
+    python bench/answer_overhead.py [--repeats 15] [--device cpu|cuda]
+
+Both sides run the same model object on the same 640x480 picture and question, interleaved
+round by round. The plain recipe is the one every model card shows:
+ViLT: processor -> model -> sigmoid -> top-k; BLIP-2: processor -> generate -> decode.
+vqa_core adds image intake (EXIF, mode, size caps), question cleaning, truncation
+bookkeeping and error translation. Target: ours/plain <= 1.05.
+
+The models are mid-size random ones built with vqa_core.scratch (the shipped demo models are
+used instead when present and --demo is given): overhead is a per-request constant, so a
+smaller model than ViLT-B/32 makes it look *larger*, not smaller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+import torch
+from _common import (
+    default_device,
+    easy_vqa_texts,
+    machine_line,
+    median_ms,
+    photo_like,
+    side_by_side,
+)
+
+from vqa_core import Blip2Answerer, ViltAnswerer
+from vqa_core.scratch import Blip2Size, ViltSize, build_blip2, build_vilt
+
+QUESTION = "What shape is in the image?"
+MAX_NEW_TOKENS = 10
+
+VILT_MID = ViltSize(
+    hidden_size=384,
+    num_hidden_layers=6,
+    num_attention_heads=6,
+    intermediate_size=1536,
+    patch_size=32,
+    image_size=384,
+)
+BLIP2_MID = Blip2Size(
+    vision_hidden_size=384,
+    vision_layers=6,
+    vision_heads=6,
+    patch_size=14,
+    image_size=224,
+    qformer_hidden_size=384,
+    qformer_layers=4,
+    qformer_heads=6,
+    num_query_tokens=32,
+    text_hidden_size=512,
+    text_layers=6,
+    text_heads=8,
+    text_ffn_dim=2048,
+)
+
+
+def build_models(folder: str, device: str) -> tuple[ViltAnswerer, Blip2Answerer]:
+    torch.manual_seed(0)
+    questions, answers = easy_vqa_texts()
+    vilt_model, vilt_processor = build_vilt(questions, answers, size=VILT_MID)
+    vilt_model.save_pretrained(f"{folder}/vilt")
+    vilt_processor.save_pretrained(f"{folder}/vilt")
+    texts = [f"Question: {q} Answer: {a}" for q, a in zip(questions, answers)]
+    blip2_model, blip2_processor = build_blip2(texts, size=BLIP2_MID)
+    # Random weights may emit EOS at once; a fixed length makes both sides do the same work.
+    blip2_model.generation_config.min_new_tokens = MAX_NEW_TOKENS
+    blip2_model.save_pretrained(f"{folder}/blip2")
+    blip2_processor.save_pretrained(f"{folder}/blip2")
+    vilt = ViltAnswerer.from_pretrained(f"{folder}/vilt", device=device, dtype="float32")
+    blip2 = Blip2Answerer.from_pretrained(f"{folder}/blip2", device=device, dtype="float32")
+    return vilt, blip2
+
+
+def plain_vilt(model, processor, image, question, device, top_k=5):
+    with torch.inference_mode():
+        inputs = processor(image, question, return_tensors="pt").to(device)
+        logits = model(**inputs).logits
+        scores, indices = torch.sigmoid(logits).topk(top_k, dim=-1)
+    return [(model.config.id2label[i], s) for i, s in zip(indices[0].tolist(), scores[0].tolist())]
+
+
+def plain_blip2(model, processor, image, question, device):
+    prompt = f"Question: {question} Answer:"
+    with torch.inference_mode():
+        inputs = processor(images=image, text=prompt, return_tensors="pt").to(device)
+        out = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS)
+    return processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--device", default=default_device())
+    args = parser.parse_args()
+    device = args.device
+
+    image = photo_like(640, 480)
+    with tempfile.TemporaryDirectory() as folder:
+        vilt, blip2 = build_models(folder, device)
+
+    # Same answers first: an overhead figure for a different computation would mean nothing.
+    ours_v = vilt.answer(image, QUESTION, top_k=5).answers
+    plain_v = plain_vilt(vilt.model, vilt.processor, image, QUESTION, device)
+    assert [a for a, _ in ours_v] == [a for a, _ in plain_v], (ours_v, plain_v)
+    ours_b = blip2.answer(image, QUESTION, max_new_tokens=MAX_NEW_TOKENS).answer
+    plain_b = plain_blip2(blip2.model, blip2.processor, image, QUESTION, device)[0].strip()
+    assert ours_b == plain_b, (ours_b, plain_b)
+
+    print(f"machine: {machine_line()}; device {device}; batch 1, warm, {args.repeats} rounds")
+    print(f"{'model':8} {'ours ms':>9} {'plain ms':>9} {'ours/plain':>11}")
+    results = {}
+    for label, ours, plain in (
+        (
+            "ViLT",
+            lambda: vilt.answer(image, QUESTION, top_k=5),
+            lambda: plain_vilt(vilt.model, vilt.processor, image, QUESTION, device),
+        ),
+        (
+            "BLIP-2",
+            lambda: blip2.answer(image, QUESTION, max_new_tokens=MAX_NEW_TOKENS),
+            lambda: plain_blip2(blip2.model, blip2.processor, image, QUESTION, device),
+        ),
+    ):
+        times = side_by_side({"ours": ours, "plain": plain}, repeats=args.repeats, device=device)
+        ours_ms, plain_ms = median_ms(times["ours"]), median_ms(times["plain"])
+        results[label] = ours_ms / plain_ms
+        print(f"{label:8} {ours_ms:9.1f} {plain_ms:9.1f} {ours_ms / plain_ms:11.3f}")
+    verdict = "met" if all(r <= 1.05 for r in results.values()) else "MISSED"
+    print(f"target ours/plain <= 1.05: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
