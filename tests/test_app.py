@@ -1,0 +1,226 @@
+"""The app's API, served for real and called through gradio_client, on tiny models.
+
+Every api_name the README documents (/answer, /vilt, /blip2) is called; concurrent callers
+must be batched; a model that failed to load leaves the other one answering.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+from gradio_client import Client, handle_file
+
+import app as vqa_app
+from vqa_core import Services
+from vqa_core.agreement import (
+    compare_answers,
+    describe_agreement,
+    pick_language,
+    summary_line,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class RecordingAnswerer:
+    """Wraps a real answerer and records the size of every batch it is handed."""
+
+    inner: object
+    batch_sizes: list[int] = field(default_factory=list)
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer_batch(self, images, questions, **kwargs):
+        with self.lock:
+            self.batch_sizes.append(len(images))
+        if self.delay:
+            threading.Event().wait(self.delay)
+        return self.inner.answer_batch(images, questions, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def serve(services: Services, **options):
+    demo = vqa_app.build_demo(services, **options)
+    kwargs = vqa_app.launch_kwargs()
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **kwargs)
+    client = Client(demo.local_url, verbose=False, download_files=False)
+    return demo, client
+
+
+@pytest.fixture(scope="module")
+def recorded(tiny_vilt, tiny_blip2):
+    vilt = RecordingAnswerer(tiny_vilt, delay=0.2)
+    blip2 = RecordingAnswerer(tiny_blip2, delay=0.2)
+    demo, client = serve(Services(vilt=vilt, blip2=blip2), max_batch_size=8)
+    yield vilt, blip2, client
+    client.close()
+    demo.close()
+
+
+def _labels(label_value: dict) -> list[tuple[str, float]]:
+    return [(c["label"], c["confidence"]) for c in label_value["confidences"]]
+
+
+# ---- agreement logic -------------------------------------------------------------------
+
+
+def test_agreement_uses_vqa_normalization_and_reports_rank():
+    vilt = [("2", 0.9), ("red", 0.5), ("circle", 0.2)]
+    assert compare_answers(vilt, "Two.").status == "agree_top"
+    partial = compare_answers(vilt, "the circle")
+    assert (partial.status, partial.rank, partial.k) == ("agree_rank", 3, 3)
+    assert "number 3 of 3" in describe_agreement(partial)
+    assert compare_answers(vilt, "blue").status == "disagree"
+    assert "not among ViLT's top 3" in describe_agreement(compare_answers(vilt, "blue"))
+    assert compare_answers(vilt, "  ").status == "blip2_empty"
+    assert compare_answers(None, "red").status == "missing"
+    assert compare_answers(vilt, None).status == "missing"
+
+
+def test_summary_line_and_language():
+    line = summary_line([("circle", 0.8)], "a circle")
+    assert line.startswith("ViLT: circle. BLIP-2: a circle.") and "agree" in line
+    arabic = summary_line([("circle", 0.8)], "circle", "ar")
+    assert "متفقان" in arabic
+    assert pick_language("ar-EG,ar;q=0.9,en;q=0.8") == "ar"
+    assert pick_language("fr-FR,en;q=0.5") == "en"
+    assert pick_language(None) == "en"
+
+
+# ---- served API --------------------------------------------------------------------------
+
+
+def test_api_answer_vilt_blip2(recorded, easy_vqa_sample):
+    _, _, client = recorded
+    paths, questions, _ = easy_vqa_sample
+    image, question = handle_file(paths[0]), questions[0]
+
+    label, vilt_status = client.predict(image, question, 3, api_name="/vilt")
+    assert len(label["confidences"]) == 3
+    scores = [c["confidence"] for c in label["confidences"]]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert "s ·" in vilt_status and "batch of" in vilt_status
+
+    answer, blip2_status = client.predict(image, question, 5, 1, api_name="/blip2")
+    assert isinstance(answer, str) and "batch of" in blip2_status
+
+    label2, vilt_status2, answer2, blip2_status2, line = client.predict(
+        image, question, 4, 5, 1, api_name="/answer"
+    )
+    assert len(label2["confidences"]) == 4
+    assert "batch of" in vilt_status2 and "batch of" in blip2_status2
+    assert answer2 == answer  # greedy decoding is deterministic
+    assert line == summary_line(_labels(label2), answer2)
+    assert line.startswith(f"ViLT: {label2['confidences'][0]['label']}.")
+
+
+def test_api_rejects_bad_input_with_a_message(recorded):
+    _, _, client = recorded
+    label, status = client.predict(None, "what shape?", 3, api_name="/vilt")
+    assert not label and "add an image" in status
+    answer, status = client.predict(None, "what shape?", 5, 1, api_name="/blip2")
+    assert answer == "" and "add an image" in status
+
+
+def test_api_rejects_empty_question(recorded, easy_vqa_sample):
+    _, _, client = recorded
+    label, status = client.predict(handle_file(easy_vqa_sample[0][0]), "   ", 3, api_name="/vilt")
+    assert not label and status.startswith("⚠️") and "question" in status.lower()
+
+
+def test_sixteen_concurrent_calls_are_batched(recorded, easy_vqa_sample):
+    vilt, blip2, client = recorded
+    paths, questions, _ = easy_vqa_sample
+    vilt.batch_sizes.clear()
+    blip2.batch_sizes.clear()
+
+    def call(i):
+        return client.predict(
+            handle_file(paths[i % len(paths)]), questions[i % len(questions)], 3, 5, 1,
+            api_name="/answer",
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(call, range(16)))
+    assert len(results) == 16
+    for label, vilt_status, answer, blip2_status, line in results:
+        assert len(label["confidences"]) == 3
+        assert not vilt_status.startswith("⚠️") and not blip2_status.startswith("⚠️")
+        assert line == summary_line(_labels(label), answer)
+    assert sum(vilt.batch_sizes) == 16 and sum(blip2.batch_sizes) == 16
+    assert max(vilt.batch_sizes) > 1, vilt.batch_sizes
+    assert max(vilt.batch_sizes) <= 8
+
+
+def test_failed_model_leaves_the_other_answering(tiny_vilt, easy_vqa_sample):
+    reason = "The BLIP-2 model could not be loaded from /nowhere: no such folder."
+    demo, client = serve(Services(vilt=tiny_vilt, blip2=None, blip2_error=reason))
+    try:
+        image = handle_file(easy_vqa_sample[0][0])
+        label, vilt_status, answer, blip2_status, line = client.predict(
+            image, "what shape is this?", 3, 5, 1, api_name="/answer"
+        )
+        assert len(label["confidences"]) == 3 and "batch of" in vilt_status
+        assert answer == "" and reason in blip2_status and "not available" in blip2_status
+        assert "Only one model answered" in line
+    finally:
+        client.close()
+        demo.close()
+
+
+def test_queue_bound_gives_busy_not_hang(tiny_vilt, easy_vqa_sample):
+    from gradio_client.utils import QueueError
+
+    slow = RecordingAnswerer(tiny_vilt, delay=1.5)
+    demo, client = serve(
+        Services(vilt=slow, blip2=None, blip2_error="off"), queue_size=2, max_batch_size=1
+    )
+    try:
+        image = handle_file(easy_vqa_sample[0][0])
+        jobs = [client.submit(image, "what shape?", 3, api_name="/vilt") for _ in range(6)]
+        outcomes = []
+        for job in jobs:
+            try:
+                job.result(timeout=60)
+                outcomes.append("ok")
+            except QueueError:
+                outcomes.append("busy")
+        assert "busy" in outcomes and "ok" in outcomes, outcomes
+    finally:
+        client.close()
+        demo.close()
+
+
+def test_parse_args_defaults_and_environment(monkeypatch):
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    args = vqa_app.parse_args([])
+    assert (args.host, args.port, args.kiosk, args.accessible) == ("127.0.0.1", 7860, False, False)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    args = vqa_app.parse_args(["--kiosk", "--accessible", "--vilt", "demo"])
+    assert (args.host, args.port, args.kiosk, args.accessible, args.vilt) == (
+        "0.0.0.0", 7999, True, True, "demo",
+    )  # fmt: skip
+    kiosk = vqa_app.launch_kwargs(kiosk=True)
+    assert kiosk["footer_links"] == [] and kiosk["max_file_size"]
+    assert "share" not in kiosk
+
+
+def test_about_panel_names_models_and_demo(tiny_vilt):
+    from vqa_core.registry import ModelChoice
+
+    services = Services(
+        vilt=tiny_vilt,
+        blip2_error="missing",
+        vilt_choice=ModelChoice("vilt", "/m/vilt-easyvqa", "demo preset", is_demo=True),
+    )
+    text = vqa_app.about_markdown(services)
+    assert "/m/vilt-easyvqa" in text and "cpu / float32" in text
+    assert "not loaded: missing" in text and "simple shapes" in text
