@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from safetensors import SafetensorError
 
 from .errors import InferenceError, InputError, ModelLoadError
 
@@ -54,7 +55,8 @@ def load_errors(model_label: str, name_or_path: str) -> Iterator[None]:
         yield
     except ModelLoadError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as err:
+    # SafetensorError (a corrupt or truncated weights file) derives from Exception only.
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError, SafetensorError) as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadError(
             f"Could not load {model_label} from {name_or_path!r}: {detail}"
