@@ -55,6 +55,9 @@ DEFAULT_IDLE_RESET_SECONDS = 90
 DEFAULT_MAX_BATCH_SIZE = 8
 DEFAULT_QUEUE_SIZE = 32
 MAX_FILE_SIZE = "10mb"
+IMAGE_LABEL = "Image (upload, camera or paste)"
+# Gradio's Examples table shows I18n headers as raw keys, so its headers are plain text.
+EXAMPLE_HEADERS = ["Image", "Question"]
 # Kiosk uploads live at most this long on disk, checked this often (Gradio's delete_cache).
 KIOSK_CACHE_SECONDS = (60, 300)
 
@@ -287,7 +290,8 @@ def build_demo(
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
                 image = gr.Image(
-                    label=i18n("image"),
+                    # Gradio's Image shows an I18n label as "[object Object]"; plain text it is.
+                    label=IMAGE_LABEL,
                     type="filepath",
                     sources=["upload", "webcam", "clipboard"],
                     elem_id="vqa-image",
@@ -349,9 +353,10 @@ def build_demo(
                 )
         examples = _examples(services)
         if examples:
-            gr.Examples(
+            example_table = gr.Examples(
                 examples, inputs=[image, question], label=i18n("examples"), elem_id="vqa-examples"
             )
+            example_table.dataset.headers = EXAMPLE_HEADERS
         with gr.Accordion(i18n("about"), open=False, elem_id="vqa-about"):
             gr.Markdown(about_markdown(services))
 
@@ -428,6 +433,19 @@ def build_demo(
     return demo
 
 
+def page_theme(*, kiosk: bool = False) -> gr.themes.Base:
+    """Gradio's default look with AA contrast for the primary button and subdued text."""
+    theme = gr.themes.Default(primary_hue="indigo", text_size="lg" if kiosk else "md")
+    return theme.set(
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_background_fill_dark="*primary_600",
+        button_primary_text_color="white",
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_300",
+    )
+
+
 def launch_kwargs(
     *,
     kiosk: bool = False,
@@ -439,7 +457,7 @@ def launch_kwargs(
 
     options = {"kiosk": kiosk, "accessible": accessible, "idleResetSeconds": idle_reset_seconds}
     return {
-        "theme": gr.themes.Default(primary_hue="indigo", text_size="lg" if kiosk else "md"),
+        "theme": page_theme(kiosk=kiosk),
         "css": page_css(kiosk=kiosk),
         "js": page_js(json.dumps(options)),
         "i18n": i18n,

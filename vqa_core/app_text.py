@@ -23,12 +23,12 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "beams": "BLIP-2 beams (1 = greedy)",
         "ask": "Ask",
         "start_over": "Start over",
-        "vilt_heading": "### ViLT (picks from a fixed list)",
+        "vilt_heading": "## ViLT (picks from a fixed list)",
         "vilt_label": "ViLT's top answers with scores",
-        "blip2_heading": "### BLIP-2 (writes its own answer)",
+        "blip2_heading": "## BLIP-2 (writes its own answer)",
         "blip2_label": "BLIP-2's answer",
-        "read_aloud": "🔊 Read answers aloud",
-        "stop_reading": "⏹ Stop reading",
+        "read_aloud": "Read answers aloud",
+        "stop_reading": "Stop reading",
         "auto_read": "Read new answers aloud automatically",
         "accessible_toggle": "High contrast and large text",
         "examples": "Examples: click one to try it",
@@ -46,12 +46,12 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         "beams": "عدد الحزم في BLIP-2 (1 = جشع)",
         "ask": "اسأل",
         "start_over": "ابدأ من جديد",
-        "vilt_heading": "### ViLT (يختار من قائمة ثابتة)",
+        "vilt_heading": "## ViLT (يختار من قائمة ثابتة)",
         "vilt_label": "أفضل إجابات ViLT مع الدرجات",
-        "blip2_heading": "### BLIP-2 (يكتب إجابته بنفسه)",
+        "blip2_heading": "## BLIP-2 (يكتب إجابته بنفسه)",
         "blip2_label": "إجابة BLIP-2",
-        "read_aloud": "🔊 اقرأ الإجابات بصوت عالٍ",
-        "stop_reading": "⏹ أوقف القراءة",
+        "read_aloud": "اقرأ الإجابات بصوت عالٍ",
+        "stop_reading": "أوقف القراءة",
         "auto_read": "اقرأ الإجابات الجديدة تلقائيًا",
         "accessible_toggle": "تباين عالٍ ونص كبير",
         "examples": "أمثلة: انقر على أحدها لتجربته",
@@ -93,6 +93,9 @@ _ACCESSIBLE_VARS = """
   --error-background-fill: #000; --error-text-color: #fff; --error-border-color: #ff0;
   --text-xxs: 16px; --text-xs: 17px; --text-sm: 19px; --text-md: 22px; --text-lg: 26px;
   --text-xl: 30px; --text-xxl: 36px;
+  --block-label-text-size: 20px; --block-title-text-size: 22px; --block-info-text-size: 20px;
+  --input-text-size: 24px; --checkbox-label-text-size: 20px; --section-header-text-size: 22px;
+  --button-large-text-size: 24px; --button-small-text-size: 20px; --prose-text-size: 22px;
 """
 
 

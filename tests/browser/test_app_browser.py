@@ -1,0 +1,262 @@
+"""The app in a real browser: upload, ask with Enter, read both answers; kiosk idle reset;
+keyboard-only use; speech; Arabic; a model missing; axe-core in default and accessible modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from vqa_core import Services
+from vqa_core.agreement import summary_line
+
+ANSWERS_READY = (
+    "() => { const el = document.querySelector('#vqa-agreement');"
+    " return el && el.innerText.includes('BLIP-2:'); }"
+)
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture(scope="module")
+def sample(easy_vqa_sample):
+    paths, questions, _ = easy_vqa_sample
+    return paths[0], questions[0]
+
+
+@pytest.fixture(scope="module")
+def expected(tiny_vilt, tiny_blip2, sample):
+    path, question = sample
+    vilt = tiny_vilt.answer(path, question, top_k=5).answers
+    blip2 = tiny_blip2.answer(path, question).answer
+    return vilt, blip2
+
+
+def open_page(browser, url, *, locale="en-US", **context):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale=locale, **context)
+    page.goto(url)
+    page.wait_for_selector("#vqa-ask", timeout=30_000)
+    return page
+
+
+def ask_with_enter(page, image: str, question: str) -> None:
+    page.locator("#vqa-image input[type=file]").set_input_files(image)
+    page.wait_for_selector("#vqa-image img", timeout=15_000)
+    box = page.locator("#vqa-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(ANSWERS_READY, timeout=60_000)
+
+
+def shown_answers(page) -> tuple[list[str], str, str]:
+    vilt = page.locator("#vqa-vilt [data-testid$='-confidence-set']").all_inner_texts()
+    blip2 = page.locator("#vqa-blip2 textarea").input_value()
+    return [line.split("\n")[0].strip() for line in vilt], blip2, page.inner_text("#vqa-agreement")
+
+
+def run_axe(page, axe_source: str) -> list[dict]:
+    page.add_script_tag(content=axe_source)
+    return page.evaluate(
+        """async () => {
+            const result = await axe.run(document, { resultTypes: ["violations"] });
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map((n) => ({ target: n.target.join(" "), html: n.html.slice(0, 160) })),
+            }));
+        }"""
+    )
+
+
+@pytest.fixture
+def both(tiny_vilt, tiny_blip2):
+    return Services(vilt=tiny_vilt, blip2=tiny_blip2)
+
+
+def test_upload_type_enter_shows_both_answers(browser, serve, both, sample, expected, artifacts):
+    url, _ = serve(both)
+    page = open_page(browser, url)
+    ask_with_enter(page, *sample)
+    vilt_labels, blip2_text, line = shown_answers(page)
+    vilt, blip2 = expected
+    assert vilt_labels == [label for label, _ in vilt]
+    assert blip2_text == blip2
+    assert line == summary_line(vilt, blip2)
+    assert "batch of 1" in page.inner_text("#vqa-vilt-status")
+    assert "batch of 1" in page.inner_text("#vqa-blip2-status")
+    # The region a screen reader announces is the one that holds both answers.
+    assert page.get_attribute("#vqa-agreement", "aria-live") == "polite"
+    page.screenshot(path=str(artifacts / "default.png"), full_page=True)
+    page.close()
+
+
+def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(browser, serve, both, sample, artifacts):
+    url, _ = serve(both, kiosk=True, idle_reset_seconds=3)
+    page = open_page(browser, url)
+    assert page.locator("footer").count() == 0 or not page.locator("footer").is_visible()
+    assert page.get_by_text("Use via API").count() == 0
+    ask_with_enter(page, *sample)
+    source = page.get_attribute("#vqa-image img", "src")
+    uploaded = Path(unquote(source.split("file=", 1)[1]))
+    assert uploaded.is_file()
+    page.screenshot(path=str(artifacts / "kiosk-answered.png"), full_page=True)
+    page.wait_for_function(
+        "() => !document.querySelector('#vqa-image img')"
+        " && document.querySelector('#vqa-question textarea').value === ''"
+        " && document.querySelector('#vqa-agreement').innerText.trim() === ''",
+        timeout=15_000,
+    )
+    assert page.locator("#vqa-blip2 textarea").input_value() == ""
+    assert not uploaded.exists(), "the kiosk reset must delete the session's upload"
+    page.screenshot(path=str(artifacts / "kiosk-reset.png"), full_page=True)
+    page.close()
+
+
+def _tab_to(page, selector: str, limit: int = 80) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(
+            "(sel) => { const a = document.activeElement;"
+            " return !!a && !!a.closest(sel) || (a && a.matches && a.matches(sel)); }",
+            selector,
+        ):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_only_flow_and_read_aloud(browser, serve, both, sample, expected):
+    url, _ = serve(both)
+    page = open_page(browser, url)
+    page.evaluate(
+        """() => {
+            window.__spoken = []; window.__cancelled = 0;
+            speechSynthesis.speak = (u) => window.__spoken.push(u.text);
+            const cancel = speechSynthesis.cancel.bind(speechSynthesis);
+            speechSynthesis.cancel = () => { window.__cancelled += 1; cancel(); };
+        }"""
+    )
+    image, question = sample
+    # Open the file chooser from the keyboard: Tab to the upload area, press Enter.
+    _tab_to(page, "#vqa-image button, #vqa-image [role=button], #vqa-image [tabindex]")
+    with page.expect_file_chooser(timeout=5_000) as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(image)
+    page.wait_for_selector("#vqa-image img", timeout=15_000)
+    _tab_to(page, "#vqa-question textarea")
+    page.keyboard.type(question)
+    _tab_to(page, "#vqa-ask")
+    page.keyboard.press("Enter")
+    page.wait_for_function(ANSWERS_READY, timeout=60_000)
+    vilt, blip2 = expected
+    region = page.inner_text("#vqa-agreement")
+    assert region == summary_line(vilt, blip2)
+    _tab_to(page, "#vqa-read")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => window.__spoken.length > 0", timeout=5_000)
+    assert page.evaluate("() => window.__spoken[0]") == region
+    _tab_to(page, "#vqa-stop")
+    cancelled = page.evaluate("() => window.__cancelled")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => window.__cancelled > {cancelled}", timeout=5_000)
+    page.close()
+
+
+def test_auto_read_speaks_new_answers(browser, serve, both, sample):
+    url, _ = serve(both)
+    page = open_page(browser, url)
+    page.evaluate(
+        "() => { window.__spoken = []; speechSynthesis.speak = (u) => window.__spoken.push(u.text); }"
+    )
+    page.locator("#vqa-auto-read input[type=checkbox]").check()
+    ask_with_enter(page, *sample)
+    page.wait_for_function("() => window.__spoken.length > 0", timeout=5_000)
+    assert page.evaluate("() => window.__spoken[0]") == page.inner_text("#vqa-agreement")
+    page.close()
+
+
+def test_missing_model_column_says_so_and_other_answers(browser, serve, tiny_vilt, sample):
+    reason = "The BLIP-2 model could not be loaded from /nowhere: no such folder."
+    url, _ = serve(Services(vilt=tiny_vilt, blip2=None, blip2_error=reason))
+    page = open_page(browser, url)
+    ask_with_enter(page, *sample)
+    vilt_labels, blip2_text, line = shown_answers(page)
+    assert len(vilt_labels) == 5 and blip2_text == ""
+    assert reason in page.inner_text("#vqa-blip2-status")
+    assert "batch of 1" in page.inner_text("#vqa-vilt-status")
+    assert "Only one model answered" in line
+    page.close()
+
+
+def test_arabic_locale_is_right_to_left(browser, serve, both, artifacts):
+    url, _ = serve(both)
+    page = open_page(browser, url, locale="ar-EG")
+    assert page.evaluate("() => document.documentElement.dir") == "rtl"
+    assert page.inner_text("#vqa-ask").strip() == "اسأل"
+    page.screenshot(path=str(artifacts / "arabic.png"), full_page=True)
+    page.close()
+
+
+def _contrast(page, selector: str) -> list[float]:
+    """WCAG contrast of each matching element's text against its effective background."""
+    return page.evaluate(
+        """(sel) => {
+            const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+            const lum = ([r, g, b]) => {
+                const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+                return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+            };
+            const background = (el) => {
+                for (let e = el; e; e = e.parentElement) {
+                    const c = rgb(getComputedStyle(e).backgroundColor);
+                    if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+                }
+                return [255, 255, 255];
+            };
+            return [...document.querySelectorAll(sel)].map((el) => {
+                const a = lum(rgb(getComputedStyle(el).color).slice(0, 3)), b = lum(background(el));
+                return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            });
+        }""",
+        selector,
+    )
+
+
+def test_accessible_toggle_high_contrast_including_hover_and_examples(
+    browser, serve, both, artifacts
+):
+    url, _ = serve(both)
+    page = open_page(browser, url)
+    assert not page.evaluate("() => document.body.classList.contains('vqa-accessible')")
+    small = page.evaluate(
+        "() => parseFloat(getComputedStyle(document.querySelector('#vqa-question textarea')).fontSize)"
+    )
+    page.locator("#vqa-accessible-toggle input[type=checkbox]").check()
+    page.wait_for_function("() => document.body.classList.contains('vqa-accessible')")
+    large = page.evaluate(
+        "() => parseFloat(getComputedStyle(document.querySelector('#vqa-question textarea')).fontSize)"
+    )
+    assert large >= 1.3 * small
+    cells = "#vqa-examples td, #vqa-examples th"
+    assert page.locator(cells).count() >= 4
+    assert min(_contrast(page, cells)) >= 7
+    page.locator("#vqa-examples tbody tr").first.hover()
+    assert min(_contrast(page, cells)) >= 7, "hovered example row lost its contrast"
+    page.locator("#vqa-ask").hover()
+    assert min(_contrast(page, "#vqa-ask, #vqa-reset, #vqa-read")) >= 7
+    page.screenshot(path=str(artifacts / "accessible-toggle.png"), full_page=True)
+    # The choice survives a reload (kept in the browser only).
+    page.reload()
+    page.wait_for_selector("#vqa-ask")
+    page.wait_for_function("() => document.body.classList.contains('vqa-accessible')")
+    page.close()
+
+
+@pytest.mark.parametrize("mode", ["default", "accessible", "accessible-dark"])
+def test_axe_no_serious_violations(browser, serve, both, sample, axe_source, artifacts, mode):
+    url, _ = serve(both, accessible=mode != "default")
+    scheme = {"color_scheme": "dark"} if mode.endswith("dark") else {}
+    page = open_page(browser, url, **scheme)
+    ask_with_enter(page, *sample)
+    violations = [v for v in run_axe(page, axe_source) if v["impact"] in SERIOUS]
+    page.screenshot(path=str(artifacts / f"axe-{mode}.png"), full_page=True)
+    page.close()
+    assert violations == [], violations
