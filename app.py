@@ -523,6 +523,8 @@ def _env_flag(name: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Request logs would carry file names; the app keeps no record of what people ask.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     services = load_services(args.vilt, args.blip2, device=args.device, dtype=args.dtype)
     for title, answerer, error in (
         ("ViLT", services.vilt, services.vilt_error),

@@ -224,3 +224,49 @@ def test_about_panel_names_models_and_demo(tiny_vilt):
     text = vqa_app.about_markdown(services)
     assert "/m/vilt-easyvqa" in text and "cpu / float32" in text
     assert "not loaded: missing" in text and "simple shapes" in text
+
+
+def test_main_serves_named_models_from_the_command_line(
+    tiny_vilt_dir, tiny_blip2_dir, easy_vqa_sample
+):
+    """`python app.py --vilt DIR --blip2 DIR` loads once, prints models and URL, and answers."""
+    import re
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(vqa_app.__file__).resolve().parent
+    command = [sys.executable, str(root / "app.py"), "--vilt", str(tiny_vilt_dir), "--blip2", str(tiny_blip2_dir),
+               "--device", "cpu", "--port", str(port)]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Running on local URL" in line:
+                break
+        output = "".join(lines)
+        assert f"http://127.0.0.1:{port}" in output, output
+        assert re.search(r"ViLT: .*tiny-vilt.* on cpu / float32", output), output
+        assert re.search(r"BLIP-2: .*tiny-blip2.* on cpu / float32", output), output
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+        label, vilt_status, answer, blip2_status, line = client.predict(
+            handle_file(easy_vqa_sample[0][0]), easy_vqa_sample[1][0], 3, 5, 1, api_name="/answer"
+        )
+        assert len(label["confidences"]) == 3 and "batch of 1" in blip2_status
+        assert line == summary_line(_labels(label), answer) and "batch of" in vilt_status
+        client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -122,8 +122,10 @@ html[dir="rtl"] .gradio-container {{ direction: rtl; text-align: right; }}
         css += """
 /* Kiosk: big touch targets, nothing that leads off the app. */
 .gradio-container { max-width: 100% !important; }
-.gradio-container button, .gradio-container input, .gradio-container textarea { min-height: 56px; font-size: 1.2em; }
-.gradio-container input[type="checkbox"] { min-height: 28px; width: 28px; height: 28px; }
+#vqa-ask, #vqa-reset, #vqa-read, #vqa-stop { min-height: 64px; font-size: 1.3em; }
+#vqa-question textarea { min-height: 56px; font-size: 1.3em; }
+#vqa-auto-read input[type="checkbox"], #vqa-accessible-toggle input[type="checkbox"] { width: 28px; height: 28px; }
+#vqa-examples tbody tr { min-height: 64px; }
 footer { display: none !important; }
 """
     return css

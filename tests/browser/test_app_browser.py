@@ -260,3 +260,38 @@ def test_axe_no_serious_violations(browser, serve, both, sample, axe_source, art
     page.screenshot(path=str(artifacts / f"axe-{mode}.png"), full_page=True)
     page.close()
     assert violations == [], violations
+
+
+def test_vilt_shows_before_slow_blip2(browser, serve, tiny_vilt, tiny_blip2, sample):
+    import threading
+
+    release = threading.Event()
+
+    class HeldBlip2:
+        """The real tiny BLIP-2, held back until the test has seen ViLT's answer."""
+
+        def __getattr__(self, name):
+            return getattr(tiny_blip2, name)
+
+        def answer_batch(self, images, questions, **kwargs):
+            release.wait(30)
+            return tiny_blip2.answer_batch(images, questions, **kwargs)
+
+    url, _ = serve(Services(vilt=tiny_vilt, blip2=HeldBlip2()))
+    page = open_page(browser, url)
+    page.locator("#vqa-image input[type=file]").set_input_files(sample[0])
+    page.wait_for_selector("#vqa-image img", timeout=15_000)
+    page.locator("#vqa-question textarea").fill(sample[1])
+    page.locator("#vqa-question textarea").press("Enter")
+    try:
+        page.wait_for_function(
+            "() => document.querySelector('#vqa-vilt-status').innerText.includes('batch of')",
+            timeout=30_000,
+        )
+        assert page.locator("#vqa-vilt [data-testid$='-confidence-set']").count() == 5
+        assert "batch of" not in page.inner_text("#vqa-blip2-status")
+    finally:
+        release.set()
+    page.wait_for_function(ANSWERS_READY, timeout=60_000)
+    assert "batch of 1" in page.inner_text("#vqa-blip2-status")
+    page.close()
