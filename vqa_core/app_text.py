@@ -89,7 +89,7 @@ _ACCESSIBLE_VARS = """
   --checkbox-label-background-fill-selected: #000; --checkbox-label-text-color: #fff;
   --checkbox-label-text-color-selected: #fff; --slider-color: #ff0;
   --accordion-text-color: #fff; --loader-color: #ff0;
-  --stat-background-fill: #ff0; --shadow-drop: none; --shadow-drop-lg: none;
+  --stat-background-fill: #ff0; --code-background-fill: #222; --shadow-drop: none; --shadow-drop-lg: none;
   --error-background-fill: #000; --error-text-color: #fff; --error-border-color: #ff0;
   --text-xxs: 16px; --text-xs: 17px; --text-sm: 19px; --text-md: 22px; --text-lg: 26px;
   --text-xl: 30px; --text-xxl: 36px;
@@ -114,6 +114,8 @@ body.vqa-accessible .gradio-container button:hover {{ text-decoration: underline
 body.vqa-accessible .gradio-container table tr:hover td,
 body.vqa-accessible .gradio-container .gallery-item:hover,
 body.vqa-accessible .gradio-container button.gallery-item {{ background: #000 !important; color: #fff !important; }}
+body.vqa-accessible .gradio-container code, body.vqa-accessible .gradio-container pre {{ background: #222 !important; color: #fff !important; }}
+body.vqa-accessible #vqa-examples td, body.vqa-accessible #vqa-examples th, body.vqa-accessible footer {{ font-size: 22px !important; }}
 body.vqa-accessible .gradio-container .bar {{ background: #ff0 !important; }}
 body.vqa-accessible .gradio-container .label, body.vqa-accessible .gradio-container .text {{ color: #fff !important; }}
 html[dir="rtl"] .gradio-container {{ direction: rtl; text-align: right; }}

@@ -256,6 +256,11 @@ def test_axe_no_serious_violations(browser, serve, both, sample, axe_source, art
     scheme = {"color_scheme": "dark"} if mode.endswith("dark") else {}
     page = open_page(browser, url, **scheme)
     ask_with_enter(page, *sample)
+    # Open what is folded, so its markup is checked too (the About panel's code spans once
+    # came out white on white in high contrast).
+    page.locator("#vqa-advanced").get_by_text("Advanced").click()
+    page.locator("#vqa-about").get_by_text("About these models").click()
+    page.wait_for_selector("#vqa-about code", timeout=5_000)
     violations = [v for v in run_axe(page, axe_source) if v["impact"] in SERIOUS]
     page.screenshot(path=str(artifacts / f"axe-{mode}.png"), full_page=True)
     page.close()
