@@ -46,3 +46,8 @@ format:
 
 ## ci: what .ci/run does on a fresh machine
 ci: install browser-deps lint test
+
+## browser-test: the app in headless Chromium (Playwright + axe-core); part of `make test` too
+.PHONY: browser-test
+browser-test: browser-deps
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/browser tests/test_app.py
