@@ -208,6 +208,11 @@ def page_js(options_json: str) -> str:
       window.vqaStopSpeaking();
       const button = byId("vqa-reset");
       if (button) button.click();
+      // The next visitor starts from the kiosk's own display settings.
+      const contrast = document.querySelector("#vqa-accessible-toggle input[type=checkbox]");
+      if (contrast && contrast.checked !== !!options.accessible) contrast.click();
+      const autoRead = document.querySelector("#vqa-auto-read input[type=checkbox]");
+      if (autoRead && autoRead.checked) autoRead.click();
       window.scrollTo(0, 0);
     };
     const activity = () => {

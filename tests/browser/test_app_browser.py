@@ -94,6 +94,7 @@ def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(browser, serve, both,
     page = open_page(browser, url)
     assert page.locator("footer").count() == 0 or not page.locator("footer").is_visible()
     assert page.get_by_text("Use via API").count() == 0
+    page.locator("#vqa-accessible-toggle input[type=checkbox]").check()
     ask_with_enter(page, *sample)
     source = page.get_attribute("#vqa-image img", "src")
     uploaded = Path(unquote(source.split("file=", 1)[1]))
@@ -107,6 +108,7 @@ def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(browser, serve, both,
     )
     assert page.locator("#vqa-blip2 textarea").input_value() == ""
     assert not uploaded.exists(), "the kiosk reset must delete the session's upload"
+    page.wait_for_function("() => !document.body.classList.contains('vqa-accessible')")
     page.screenshot(path=str(artifacts / "kiosk-reset.png"), full_page=True)
     page.close()
 
