@@ -361,8 +361,15 @@ def build_demo(
             gr.Markdown(about_markdown(services))
 
         batch = {"batch": True, "max_batch_size": max_batch_size}
+        # Clear the previous answers in the browser first, so BLIP-2's column and the
+        # agreement line never show the last question's answers next to ViLT's new ones.
         ask_event = gr.on(
             triggers=[ask.click, question.submit],
+            fn=None,
+            outputs=[vilt_status, blip2_answer, blip2_status, agreement],
+            js="() => ['', '', '', '']",
+            queue=False,
+        ).then(
             fn=handlers.answer_vilt,
             inputs=[image, question, top_k],
             outputs=[vilt_label, vilt_status],

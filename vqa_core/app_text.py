@@ -220,6 +220,12 @@ def page_js(options_json: str) -> str:
       if (timer) clearTimeout(timer);
       timer = setTimeout(reset, options.idleResetSeconds * 1000);
     };
+    // A new answer arriving counts as activity for someone already using the page, so a
+    // slow model's answer is not wiped the moment it lands.
+    whenPresent("vqa-answers", (answers) => {
+      new MutationObserver(() => { if (touched) activity(); })
+        .observe(answers, { childList: true, subtree: true, characterData: true });
+    });
     for (const name of ["pointerdown", "keydown", "input", "change", "wheel", "touchstart", "drop", "paste"]) {
       document.addEventListener(name, activity, { capture: true, passive: true });
     }

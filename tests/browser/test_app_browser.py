@@ -286,17 +286,24 @@ def test_vilt_shows_before_slow_blip2(browser, serve, tiny_vilt, tiny_blip2, sam
 
     url, _ = serve(Services(vilt=tiny_vilt, blip2=HeldBlip2()))
     page = open_page(browser, url)
-    page.locator("#vqa-image input[type=file]").set_input_files(sample[0])
-    page.wait_for_selector("#vqa-image img", timeout=15_000)
-    page.locator("#vqa-question textarea").fill(sample[1])
+    release.set()
+    ask_with_enter(page, *sample)  # a first answer, so stale text could linger
+    release.clear()
+    page.locator("#vqa-question textarea").fill("what color is the shape?")
     page.locator("#vqa-question textarea").press("Enter")
     try:
+        # ViLT's new answer with BLIP-2's column already cleared (a timeout here means
+        # the last question's BLIP-2 answer lingered).
         page.wait_for_function(
-            "() => document.querySelector('#vqa-vilt-status').innerText.includes('batch of')",
+            "() => document.querySelector('#vqa-vilt-status').innerText.includes('batch of')"
+            " && document.querySelector('#vqa-blip2 textarea').value === ''",
             timeout=30_000,
         )
         assert page.locator("#vqa-vilt [data-testid$='-confidence-set']").count() == 5
+        # BLIP-2 is still held: its column and the agreement line show nothing stale.
         assert "batch of" not in page.inner_text("#vqa-blip2-status")
+        assert page.locator("#vqa-blip2 textarea").input_value() == ""
+        assert page.inner_text("#vqa-agreement").strip() == ""
     finally:
         release.set()
     page.wait_for_function(ANSWERS_READY, timeout=60_000)
