@@ -188,11 +188,14 @@ def test_missing_model_column_says_so_and_other_answers(browser, serve, tiny_vil
     page.close()
 
 
-def test_arabic_locale_is_right_to_left(browser, serve, both, artifacts):
+def test_arabic_locale_is_right_to_left(browser, serve, both, sample, expected, artifacts):
     url, _ = serve(both)
     page = open_page(browser, url, locale="ar-EG")
     assert page.evaluate("() => document.documentElement.dir") == "rtl"
     assert page.inner_text("#vqa-ask").strip() == "اسأل"
+    ask_with_enter(page, *sample)
+    # The agreement line follows the browser's language too.
+    assert page.inner_text("#vqa-agreement") == summary_line(*expected, "ar")
     page.screenshot(path=str(artifacts / "arabic.png"), full_page=True)
     page.close()
 
@@ -252,9 +255,9 @@ def test_accessible_toggle_high_contrast_including_hover_and_examples(
     page.close()
 
 
-@pytest.mark.parametrize("mode", ["default", "accessible", "accessible-dark"])
+@pytest.mark.parametrize("mode", ["default", "default-dark", "accessible", "accessible-dark"])
 def test_axe_no_serious_violations(browser, serve, both, sample, axe_source, artifacts, mode):
-    url, _ = serve(both, accessible=mode != "default")
+    url, _ = serve(both, accessible=mode.startswith("accessible"))
     scheme = {"color_scheme": "dark"} if mode.endswith("dark") else {}
     page = open_page(browser, url, **scheme)
     ask_with_enter(page, *sample)
