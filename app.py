@@ -470,6 +470,9 @@ def launch_kwargs(
         "i18n": i18n,
         "max_file_size": MAX_FILE_SIZE,
         "footer_links": [] if kiosk else ["api", "gradio"],
+        # Gradio would otherwise keep every question and image in the browser's run history,
+        # which on a shared kiosk the next visitor could open.
+        "run_history": False,
         "show_error": True,
         "ssr_mode": False,
     }

@@ -94,6 +94,8 @@ def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(browser, serve, both,
     page = open_page(browser, url)
     assert page.locator("footer").count() == 0 or not page.locator("footer").is_visible()
     assert page.get_by_text("Use via API").count() == 0
+    # No run history: the browser keeps no record of questions or images for the next visitor.
+    assert page.request.get(url.rstrip("/") + "/gradio_api/runs").status == 404
     page.locator("#vqa-accessible-toggle input[type=checkbox]").check()
     ask_with_enter(page, *sample)
     source = page.get_attribute("#vqa-image img", "src")
