@@ -111,6 +111,7 @@ def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(browser, serve, both,
     assert page.locator("#vqa-blip2 textarea").input_value() == ""
     assert not uploaded.exists(), "the kiosk reset must delete the session's upload"
     page.wait_for_function("() => !document.body.classList.contains('vqa-accessible')")
+    page.wait_for_timeout(1000)  # let the reset's own transitions finish before the picture
     page.screenshot(path=str(artifacts / "kiosk-reset.png"), full_page=True)
     page.close()
 
