@@ -1,0 +1,3 @@
+from train.run_vqa import main
+
+main()

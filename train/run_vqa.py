@@ -1,0 +1,408 @@
+"""Fine-tune (or train from scratch) a ViLT VQA classifier with the Trainer.
+
+    python -m train --dataset easy-vqa --from_scratch --output_dir runs/vilt-easyvqa
+    python -m train --dataset Graphcore/vqa --output_dir runs/vilt-vqa   # needs the hub
+    accelerate launch -m train ...                                      # several GPUs
+
+Every ``TrainingArguments`` option works (``--resume_from_checkpoint``, ``--bf16``, ...).
+``--model_type blip2`` trains BLIP-2 generatively through ``train.generative``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import datasets
+import torch
+import transformers
+from transformers import (
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    ViltForQuestionAnswering,
+    ViltProcessor,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from train.collator import ViltVqaCollator
+from train.data import (
+    build_answer_vocabulary,
+    is_image_folder,
+    load_easy_vqa,
+    load_graphcore,
+    load_image_folder,
+    load_vqa_v2,
+)
+from train.evaluate import evaluate_checkpoint
+from vqa_core.scratch import ViltSize, build_vilt
+
+logger = logging.getLogger("train")
+
+MODEL_TYPES = ("vilt", "blip2")
+
+
+@dataclass
+class ModelArguments:
+    model_type: str = field(default="vilt", metadata={"help": f"One of {MODEL_TYPES}."})
+    model_name_or_path: str = field(
+        default="dandelin/vilt-b32-mlm",
+        metadata={"help": "Pretrained base (hub id or local folder); ignored with --from_scratch."},
+    )
+    from_scratch: bool = field(
+        default=False,
+        metadata={"help": "Random init with a small config and a tokenizer trained on the data."},
+    )
+    hidden_size: int = field(default=128, metadata={"help": "--from_scratch: width."})
+    num_hidden_layers: int = field(default=4, metadata={"help": "--from_scratch: depth."})
+    num_attention_heads: int = field(default=4, metadata={"help": "--from_scratch: heads."})
+    intermediate_size: int = field(default=256, metadata={"help": "--from_scratch: MLP width."})
+    patch_size: int = field(default=8, metadata={"help": "--from_scratch: ViT patch size."})
+    image_size: int = field(default=64, metadata={"help": "--from_scratch: input image size."})
+    max_text_length: int = field(default=40, metadata={"help": "Question tokens kept."})
+    tokenizer_vocab_size: int = field(default=1000, metadata={"help": "--from_scratch."})
+    dropout: float = field(default=0.0, metadata={"help": "--from_scratch: dropout."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Hub cache folder."})
+
+    def __post_init__(self):
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"--model_type must be one of {MODEL_TYPES}, not {self.model_type!r}")
+        if self.from_scratch and self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"--hidden_size {self.hidden_size} must be divisible by "
+                f"--num_attention_heads {self.num_attention_heads}"
+            )
+        if self.from_scratch and self.image_size % self.patch_size:
+            raise ValueError(
+                f"--image_size {self.image_size} must be a multiple of --patch_size {self.patch_size}"
+            )
+        if self.max_text_length < 4:
+            raise ValueError("--max_text_length must leave room for [CLS], a word and [SEP]")
+
+
+@dataclass
+class DataArguments:
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "'easy-vqa', a folder with metadata.jsonl, or a Graphcore/vqa-schema "
+            "dataset (hub name, or a local folder saved with save_to_disk)."
+        },
+    )
+    train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_split: str | None = field(
+        default=None,
+        metadata={"help": "Split to evaluate on (default: test for easy-vqa, else validation)."},
+    )
+    image_root: str | None = field(
+        default=None, metadata={"help": "Graphcore schema: folder that image_id paths are under."}
+    )
+    train_questions_file: str | None = field(default=None, metadata={"help": "VQA v2 questions."})
+    train_annotations_file: str | None = field(default=None, metadata={"help": "VQA v2 answers."})
+    train_image_dir: str | None = field(default=None, metadata={"help": "VQA v2 images."})
+    eval_questions_file: str | None = field(default=None, metadata={"help": "VQA v2 questions."})
+    eval_annotations_file: str | None = field(default=None, metadata={"help": "VQA v2 answers."})
+    eval_image_dir: str | None = field(default=None, metadata={"help": "VQA v2 images."})
+    eval_folder: str | None = field(
+        default=None, metadata={"help": "Image folder with metadata.jsonl to evaluate on."}
+    )
+    max_answers: int | None = field(
+        default=None,
+        metadata={"help": "Keep the N most frequent training answers (3129 for VQA v2)."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Truncate training."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate evaluation."})
+
+    def __post_init__(self):
+        vqa_v2 = [self.train_questions_file, self.train_annotations_file, self.train_image_dir]
+        if any(vqa_v2) and not all(vqa_v2):
+            raise ValueError(
+                "VQA v2 needs all of --train_questions_file, --train_annotations_file and "
+                "--train_image_dir"
+            )
+        eval_v2 = [self.eval_questions_file, self.eval_annotations_file, self.eval_image_dir]
+        if any(eval_v2) and not all(eval_v2):
+            raise ValueError(
+                "VQA v2 evaluation needs all of --eval_questions_file, --eval_annotations_file "
+                "and --eval_image_dir"
+            )
+        if bool(self.dataset) == all(vqa_v2):
+            raise ValueError(
+                "give exactly one training source: --dataset (easy-vqa, a metadata.jsonl "
+                "folder, or a Graphcore/vqa-schema dataset) or the three --train_* VQA v2 files"
+            )
+        for name in ("max_answers", "max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be at least 1, got {value}")
+        if self.eval_split is None:
+            self.eval_split = "test" if self.dataset == "easy-vqa" else "validation"
+
+
+def load_splits(data_args: DataArguments, cache_dir: str | None = None):
+    """(train, eval) in the internal schema; eval may be None when there is none."""
+    source = data_args.dataset
+    if source is None:
+        train = load_vqa_v2(
+            data_args.train_questions_file,
+            data_args.train_annotations_file,
+            data_args.train_image_dir,
+        )
+        evaluation = None
+    elif source == "easy-vqa":
+        train, evaluation = (
+            load_easy_vqa(data_args.train_split),
+            load_easy_vqa(data_args.eval_split),
+        )
+    elif os.path.isdir(source) and is_image_folder(source):
+        # A museum's own Q&A: train/ and test/ (or validation/) subfolders, or one folder.
+        subfolder = os.path.join(source, data_args.train_split)
+        train = load_image_folder(subfolder if is_image_folder(subfolder) else source)
+        evaluation = None
+        for name in (data_args.eval_split, "test", "validation"):
+            if is_image_folder(os.path.join(source, name)):
+                evaluation = load_image_folder(os.path.join(source, name))
+                break
+    else:
+        train = load_graphcore(source, data_args.train_split, data_args.image_root, cache_dir)
+        try:
+            evaluation = load_graphcore(
+                source, data_args.eval_split, data_args.image_root, cache_dir
+            )
+        except (ValueError, KeyError) as error:
+            logger.warning("no evaluation split %r: %s", data_args.eval_split, error)
+            evaluation = None
+    if data_args.eval_questions_file:
+        evaluation = load_vqa_v2(
+            data_args.eval_questions_file, data_args.eval_annotations_file, data_args.eval_image_dir
+        )
+    if data_args.eval_folder:
+        evaluation = load_image_folder(data_args.eval_folder)
+    return train, evaluation
+
+
+def get_last_checkpoint_or_none(output_dir: str) -> str | None:
+    return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+
+
+def describe_machine() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPU cores"
+    return (
+        f"CPU only: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__} using {torch.get_num_threads()} threads"
+    )
+
+
+def write_model_card(output_dir, model_args, data_args, metrics, train_seconds, command):
+    source = data_args.dataset or f"VQA v2 JSON ({data_args.train_questions_file})"
+    base = "from scratch" if model_args.from_scratch else model_args.model_name_or_path
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: visual-question-answering",
+        "---",
+        f"# {model_args.model_type.upper()} visual question answering ({source})",
+        "",
+        f"Trained with this project's `train` package, {base}, on `{source}` "
+        f"(split `{data_args.train_split}`, {metrics.get('train_samples', '?')} questions); "
+        f"evaluated on split `{data_args.eval_split}` "
+        f"({metrics.get('eval_count', 'no')} questions).",
+        "",
+        "## Command",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "## Results",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *[f"| {key} | {value} |" for key, value in sorted(metrics.items())],
+        "",
+        f"Measured training time: {train_seconds / 60:.1f} minutes on {describe_machine()}.",
+        "",
+        "Accuracy follows the official VQA evaluator (normalized answers, leave-one-out "
+        "`min(1, matches/3)`); single-answer data is scored by exact match.",
+        "",
+        "## Model arguments",
+        "",
+        "```json",
+        json.dumps(asdict(model_args), indent=2),
+        "```",
+        "",
+    ]
+    with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    command = "python -m train " + shlex.join(sys.argv[1:] if argv is None else argv)
+    # Our collators read the raw columns (image, question, targets), so the Trainer must
+    # not drop the ones the model's forward() does not name.
+    training_args.remove_unused_columns = False
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info("Training parameters %s", training_args)
+
+    # Resuming is explicit: --resume_from_checkpoint PATH, or "last" (or "true") for the
+    # newest checkpoint in output_dir, so a fresh run never silently continues an old one.
+    resume = training_args.resume_from_checkpoint
+    if resume is not None and resume.lower() in ("last", "true"):
+        resume = (
+            get_last_checkpoint(training_args.output_dir)
+            if os.path.isdir(training_args.output_dir)
+            else None
+        )
+        if resume is None:
+            raise ValueError(f"no checkpoint to resume from in {training_args.output_dir}")
+    elif resume is None and get_last_checkpoint_or_none(training_args.output_dir):
+        logger.warning(
+            "%s holds checkpoints; starting afresh (pass --resume_from_checkpoint last to "
+            "continue)",
+            training_args.output_dir,
+        )
+    set_seed(training_args.seed)
+
+    # Data: every source becomes the same schema; the vocabulary comes from training only.
+    train_dataset, eval_dataset = load_splits(data_args, model_args.cache_dir)
+    if data_args.max_train_samples is not None:
+        train_dataset = train_dataset.select(
+            range(min(len(train_dataset), data_args.max_train_samples))
+        )
+    if eval_dataset is not None and data_args.max_eval_samples is not None:
+        eval_dataset = eval_dataset.select(
+            range(min(len(eval_dataset), data_args.max_eval_samples))
+        )
+    logger.info(
+        "%d training questions, %s evaluation questions",
+        len(train_dataset),
+        len(eval_dataset) if eval_dataset is not None else "no",
+    )
+
+    if model_args.model_type == "blip2":
+        from train.generative import Blip2AnswerCollator, build_blip2_from_scratch
+
+        if not model_args.from_scratch:
+            from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+            processor = Blip2Processor.from_pretrained(model_args.model_name_or_path)
+            model = Blip2ForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
+        else:
+            model, processor = build_blip2_from_scratch(
+                train_dataset["question"], [a[0] for a in train_dataset["target_answers"]]
+            )
+        blip2_collator = Blip2AnswerCollator(processor)
+
+        def collator(examples):
+            # Train on the best-scored answer of each question.
+            return blip2_collator(
+                [
+                    {
+                        "image": example["image"].convert("RGB"),
+                        "question": example["question"],
+                        "answer": example["target_answers"][0],
+                    }
+                    for example in examples
+                ]
+            )
+    else:
+        vocabulary = build_answer_vocabulary(train_dataset, data_args.max_answers)
+        logger.info("answer vocabulary: %d answers", len(vocabulary))
+        if model_args.from_scratch:
+            size = ViltSize(
+                hidden_size=model_args.hidden_size,
+                num_hidden_layers=model_args.num_hidden_layers,
+                num_attention_heads=model_args.num_attention_heads,
+                intermediate_size=model_args.intermediate_size,
+                patch_size=model_args.patch_size,
+                image_size=model_args.image_size,
+                max_position_embeddings=model_args.max_text_length,
+                vocab_size=model_args.tokenizer_vocab_size,
+                hidden_dropout_prob=model_args.dropout,
+                attention_probs_dropout_prob=model_args.dropout,
+            )
+            model, processor = build_vilt(train_dataset["question"], vocabulary, size=size)
+        else:
+            processor = ViltProcessor.from_pretrained(
+                model_args.model_name_or_path, cache_dir=model_args.cache_dir
+            )
+            # A fresh classifier head over our vocabulary; the pretrained body is kept.
+            model = ViltForQuestionAnswering.from_pretrained(
+                model_args.model_name_or_path,
+                cache_dir=model_args.cache_dir,
+                num_labels=len(vocabulary),
+                id2label=dict(enumerate(vocabulary)),
+                label2id={answer: i for i, answer in enumerate(vocabulary)},
+                ignore_mismatched_sizes=True,
+            )
+        model.train()
+        collator = ViltVqaCollator(
+            processor,
+            label2id=dict(model.config.label2id),
+            max_length=min(model_args.max_text_length, model.config.max_position_embeddings),
+        )
+
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_dataset if training_args.eval_strategy != "no" else None,
+        data_collator=collator,
+        processing_class=processor,
+    )
+
+    metrics: dict = {}
+    train_seconds = 0.0
+    if training_args.do_train:
+        started = time.perf_counter()
+        train_result = trainer.train(resume_from_checkpoint=resume)
+        train_seconds = time.perf_counter() - started
+        # The processor is saved beside the model so vqa_core loads the folder directly.
+        trainer.save_model()
+        processor.save_pretrained(training_args.output_dir)
+        metrics.update(train_result.metrics)
+        metrics["train_samples"] = len(train_dataset)
+        metrics["train_wall_seconds"] = round(train_seconds, 1)
+        trainer.log_metrics("train", train_result.metrics)
+        trainer.save_state()
+
+    if training_args.do_eval and eval_dataset is not None and trainer.is_world_process_zero():
+        # Scored through vqa_core's loader and answerer: what the app will serve.
+        scores = evaluate_checkpoint(
+            training_args.output_dir,
+            eval_dataset,
+            model_type=model_args.model_type,
+            batch_size=training_args.per_device_eval_batch_size,
+        )
+        metrics.update({f"eval_{key}": value for key, value in scores.items()})
+        trainer.log_metrics("eval", scores)
+
+    if trainer.is_world_process_zero():
+        trainer.save_metrics("all", metrics)
+        write_model_card(
+            training_args.output_dir, model_args, data_args, metrics, train_seconds, command
+        )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
