@@ -218,6 +218,24 @@ class VQAHandlers:
         return (None, "", None, "", "", "", "")
 
 
+class ImageInput(gr.Image):
+    """``gr.Image`` that hands unreadable uploads on to ``vqa_core.load_image``.
+
+    Gradio's own preprocessing opens the file with Pillow and fails with a developer's
+    traceback on a corrupt or odd file; passing the path through lets ``load_image`` say
+    in plain words what is wrong, in the model's column.
+    """
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Exception:  # any failure is diagnosed again, for a person, by load_image
+            return str(payload.path) if payload is not None and payload.path else None
+
+
 def _short_name(source: str) -> str:
     path = Path(str(source))
     return path.name if path.name else str(source)
@@ -289,7 +307,7 @@ def build_demo(
         gr.Markdown(i18n("title"), elem_id="vqa-title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
-                image = gr.Image(
+                image = ImageInput(
                     # Gradio's Image shows an I18n label as "[object Object]"; plain text it is.
                     label=IMAGE_LABEL,
                     type="filepath",

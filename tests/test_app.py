@@ -134,6 +134,25 @@ def test_api_rejects_empty_question(recorded, easy_vqa_sample):
     assert not label and status.startswith("⚠️") and "question" in status.lower()
 
 
+def test_api_explains_unreadable_and_oversized_uploads(recorded, tmp_path):
+    import os
+
+    _, _, client = recorded
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not a picture")
+    label, status = client.predict(handle_file(str(broken)), "what shape?", 3, api_name="/vilt")
+    assert not label and status.startswith("⚠️") and "Traceback" not in status
+    assert "image" in status.lower()
+    answer, status = client.predict(
+        handle_file(str(broken)), "what shape?", 5, 1, api_name="/blip2"
+    )
+    assert answer == "" and status.startswith("⚠️") and "image" in status.lower()
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(os.urandom(11 * 1024 * 1024))
+    with pytest.raises(ValueError, match="maximum file size"):
+        client.predict(handle_file(str(huge)), "what shape?", 3, api_name="/vilt")
+
+
 def test_sixteen_concurrent_calls_are_batched(recorded, easy_vqa_sample):
     vilt, blip2, client = recorded
     paths, questions, _ = easy_vqa_sample
