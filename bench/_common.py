@@ -117,3 +117,71 @@ def easy_vqa_texts(limit: int = 3000) -> tuple[list[str], list[str]]:
 
     questions, answers, _ = easy_vqa.get_train_questions()
     return list(questions[:limit]), list(answers[:limit])
+
+
+def build_scratch_models(folder: Path, vilt_size=None, blip2_size=None) -> tuple[Path, Path]:
+    """Random ViLT and BLIP-2 saved with save_pretrained, loadable by path like a checkpoint."""
+    from vqa_core.scratch import Blip2Size, ViltSize, build_blip2, build_vilt
+
+    torch.manual_seed(0)
+    questions, answers = easy_vqa_texts()
+    vilt_model, vilt_processor = build_vilt(questions, answers, size=vilt_size or ViltSize())
+    vilt_model.save_pretrained(folder / "vilt")
+    vilt_processor.save_pretrained(folder / "vilt")
+    texts = [f"Question: {q} Answer: {a}" for q, a in zip(questions, answers)]
+    blip2_model, blip2_processor = build_blip2(texts, size=blip2_size or Blip2Size())
+    blip2_model.save_pretrained(folder / "blip2")
+    blip2_processor.save_pretrained(folder / "blip2")
+    return folder / "vilt", folder / "blip2"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_app(args: list[str], port: int):
+    """``python app.py ARGS --port PORT`` as a child process, output discarded."""
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "app.py"), *args, "--port", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+
+
+def wait_until_serving(url: str, process, timeout: float = 300.0) -> float:
+    """Poll ``url`` until it answers; returns the time it first did (perf_counter)."""
+    import httpx
+
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app.py exited with status {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return time.perf_counter()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"app.py did not serve {url} within {timeout:.0f} s")
+
+
+def stop(process) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except Exception:
+        process.kill()
+
+
+def demo_models_present() -> bool:
+    from vqa_core.registry import DEMO_CHECKPOINTS
+
+    return all(Path(p).is_dir() for p in DEMO_CHECKPOINTS.values())

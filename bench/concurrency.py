@@ -1,0 +1,130 @@
+"""The running app under N = 1, 4, 16 concurrent gradio_client users, batching on vs off.
+
+    python bench/concurrency.py [--requests 48] [--users 1,4,16] [--models scratch|demo]
+
+Starts ``python app.py`` twice, with ``--max-batch-size 8`` (batching on) and
+``--max-batch-size 1`` (off), and drives ``/answer`` (both models) with a fixed total count
+of requests spread over N concurrent users: requests/s and p50/p95 latency. Targets at
+N=16: >= 3x the requests/s of batching off, and p95 no worse than 2x the N=1 latency.
+
+Models: the embedded demo models when present (``--models demo``), else mid-size random
+ViLT / BLIP-2 built with vqa_core.scratch (same as bench/answer_overhead.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from _common import (
+    build_scratch_models,
+    demo_models_present,
+    free_port,
+    machine_line,
+    photo_like,
+    start_app,
+    stop,
+    wait_until_serving,
+)
+from answer_overhead import BLIP2_MID, VILT_MID
+from gradio_client import Client, handle_file
+
+QUESTIONS = ["what shape is in the image?", "what color is the shape?", "is there a circle?"]
+
+
+def drive(url: str, image: str, users: int, total: int) -> tuple[float, list[float]]:
+    per_user = max(1, total // users)
+
+    def user(index: int) -> list[float]:
+        client = Client(url, verbose=False, download_files=False)
+        latencies = []
+        try:
+            for j in range(per_user):
+                start = time.perf_counter()
+                _label, vilt_status, _answer, blip2_status, _line = client.predict(
+                    handle_file(image),
+                    QUESTIONS[(index + j) % len(QUESTIONS)],
+                    5,
+                    10,
+                    1,
+                    api_name="/answer",
+                )
+                latencies.append(time.perf_counter() - start)
+                if vilt_status.startswith("⚠") or blip2_status.startswith("⚠"):
+                    raise RuntimeError(f"request failed: {vilt_status} / {blip2_status}")
+        finally:
+            client.close()
+        return latencies
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(users) as pool:
+        latencies = [x for xs in pool.map(user, range(users)) for x in xs]
+    return len(latencies) / (time.perf_counter() - start), latencies
+
+
+def percentile(samples: list[float], q: float) -> float:
+    return (
+        statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+        if len(samples) > 1
+        else samples[0]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=48, help="total per (N, batching)")
+    parser.add_argument("--users", default="1,4,16")
+    parser.add_argument("--models", choices=["scratch", "demo"], default=None)
+    args = parser.parse_args()
+    users = [int(n) for n in args.users.split(",")]
+    use_demo = args.models == "demo" or (args.models is None and demo_models_present())
+
+    with tempfile.TemporaryDirectory() as folder:
+        image = str(Path(folder) / "photo.jpg")
+        photo_like(640, 480).save(image, quality=90)
+        if use_demo:
+            model_args, label = ["--vilt", "demo", "--blip2", "demo"], "embedded demo models"
+        else:
+            vilt_dir, blip2_dir = build_scratch_models(Path(folder), VILT_MID, BLIP2_MID)
+            model_args = ["--vilt", str(vilt_dir), "--blip2", str(blip2_dir)]
+            label = "mid-size random ViLT/BLIP-2 (bench/answer_overhead.py sizes)"
+        print(f"machine: {machine_line()}")
+        print(f"models: {label}; {args.requests} /answer requests per row, 640x480 JPEG")
+        print(f"{'batching':9} {'N':>3} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8}")
+        table: dict[tuple[bool, int], tuple[float, float, float]] = {}
+        for batching in (True, False):
+            port = free_port()
+            process = start_app(
+                [*model_args, "--device", "cpu", "--max-batch-size", "8" if batching else "1",
+                 "--queue-size", "256"],
+                port,
+            )  # fmt: skip
+            url = f"http://127.0.0.1:{port}/"
+            try:
+                wait_until_serving(url, process)
+                drive(url, image, 2, 4)  # warm-up
+                for n in users:
+                    rps, latencies = drive(url, image, n, args.requests)
+                    p50, p95 = percentile(latencies, 50) * 1000, percentile(latencies, 95) * 1000
+                    table[(batching, n)] = (rps, p50, p95)
+                    print(
+                        f"{'on' if batching else 'off':9} {n:3d} {rps:7.2f} {p50:8.0f} {p95:8.0f}"
+                    )
+            finally:
+                stop(process)
+        top = max(users)
+        if (True, top) in table and (False, top) in table and (True, 1) in table:
+            speedup = table[(True, top)][0] / table[(False, top)][0]
+            p95_ratio = table[(True, top)][2] / table[(True, 1)][1]
+            print(
+                f"N={top}: batching on/off requests/s {speedup:.2f}x (target >= 3x); "
+                f"p95 / N=1 p50 latency {p95_ratio:.2f}x (target <= 2x)"
+            )
+
+
+if __name__ == "__main__":
+    main()
