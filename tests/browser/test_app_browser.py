@@ -74,8 +74,15 @@ def both(tiny_vilt, tiny_blip2):
 
 def test_upload_type_enter_shows_both_answers(browser, serve, both, sample, expected, artifacts):
     url, _ = serve(both)
-    page = open_page(browser, url)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(url)
+    page.wait_for_selector("#vqa-ask", timeout=30_000)
     ask_with_enter(page, *sample)
+    # Offline-safe: fonts, scripts and answers all come from the app itself.
+    outside = [u for u in requested if not u.startswith((url.rstrip("/"), "data:", "blob:"))]
+    assert outside == []
     vilt_labels, blip2_text, line = shown_answers(page)
     vilt, blip2 = expected
     assert vilt_labels == [label for label, _ in vilt]
