@@ -51,3 +51,12 @@ ci: install browser-deps lint test
 .PHONY: browser-test
 browser-test: browser-deps
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/browser tests/test_app.py
+
+## bench: every benchmark, CPU-sized (GPU when present); each prints ours vs plain side by side
+.PHONY: bench
+bench:
+	HF_HUB_OFFLINE=1 $(PY) bench/answer_overhead.py
+	HF_HUB_OFFLINE=1 $(PY) bench/phone_photo_intake.py
+	HF_HUB_OFFLINE=1 $(PY) bench/full_size.py
+	HF_HUB_OFFLINE=1 $(PY) bench/cold_start.py
+	HF_HUB_OFFLINE=1 $(PY) bench/concurrency.py
