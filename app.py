@@ -87,6 +87,14 @@ def _prepare(images: Sequence[Any], questions: Sequence[str]) -> tuple[list, lis
     return prepared, errors
 
 
+def _reason(err: Exception) -> str:
+    """A person's message for a model failure; anything unforeseen is logged, not shown."""
+    if isinstance(err, VQAError):
+        return str(err)
+    logger.error("Unexpected model failure", exc_info=err)
+    return "an unexpected error; the server log has the details. Please try again."
+
+
 def _warn(text: str) -> str:
     return f"⚠️ {text}"
 
@@ -120,9 +128,9 @@ class VQAHandlers:
                 results = services.vilt.answer_batch(
                     [prepared[i][0] for i in ready], [prepared[i][1] for i in ready], top_k=top_k
                 )
-            except VQAError as err:
+            except Exception as err:
                 for i in ready:
-                    statuses[i] = _warn(message("failed", model="ViLT", reason=err))
+                    statuses[i] = _warn(message("failed", model="ViLT", reason=_reason(err)))
             else:
                 for i, result in zip(ready, results):
                     labels[i] = label_value(result.answers[: int(top_ks[i] or DEFAULT_TOP_K)])
@@ -162,9 +170,9 @@ class VQAHandlers:
                     max_new_tokens=tokens,
                     num_beams=num_beams,
                 )
-            except VQAError as err:
+            except Exception as err:
                 for i in members:
-                    statuses[i] = _warn(message("failed", model="BLIP-2", reason=err))
+                    statuses[i] = _warn(message("failed", model="BLIP-2", reason=_reason(err)))
                 continue
             for i, result in zip(members, results):
                 answers[i] = result.answer

@@ -193,6 +193,40 @@ def test_failed_model_leaves_the_other_answering(tiny_vilt, easy_vqa_sample):
         demo.close()
 
 
+def test_model_crash_stays_in_its_column(tiny_blip2, easy_vqa_sample):
+    from vqa_core import InferenceError
+
+    class CrashingVilt:
+        name = "crashing-vilt"
+        placement = tiny_blip2.placement
+
+        def answer_batch(self, images, questions, **kwargs):
+            raise RuntimeError("CUDA error: device-side assert triggered")
+
+    class OutOfMemoryVilt(CrashingVilt):
+        def answer_batch(self, images, questions, **kwargs):
+            raise InferenceError("ViLT ran out of memory; try a smaller image.")
+
+    image = handle_file(easy_vqa_sample[0][0])
+    for vilt, shown in (
+        (CrashingVilt(), "unexpected error"),
+        (OutOfMemoryVilt(), "ran out of memory"),
+    ):
+        demo, client = serve(Services(vilt=vilt, blip2=tiny_blip2))
+        try:
+            label, vilt_status, answer, blip2_status, line = client.predict(
+                image, "what shape?", 3, 5, 1, api_name="/answer"
+            )
+            expected = tiny_blip2.answer(easy_vqa_sample[0][0], "what shape?", max_new_tokens=5)
+            assert answer == expected.answer
+        finally:
+            client.close()
+            demo.close()
+        assert not label and "could not answer" in vilt_status and shown in vilt_status
+        assert "CUDA error" not in vilt_status
+        assert "batch of 1" in blip2_status and "Only one model answered" in line
+
+
 def test_queue_bound_gives_busy_not_hang(tiny_vilt, easy_vqa_sample):
     from gradio_client.utils import QueueError
 
