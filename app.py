@@ -18,6 +18,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import argparse
 import json
 import logging
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -561,7 +562,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Request logs would carry file names; the app keeps no record of what people ask.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    services = load_services(args.vilt, args.blip2, device=args.device, dtype=args.dtype)
+    try:
+        services = load_services(args.vilt, args.blip2, device=args.device, dtype=args.dtype)
+    except (VQAError, ValueError) as err:  # an impossible device or precision request
+        print(f"app.py: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     for title, answerer, error in (
         ("ViLT", services.vilt, services.vilt_error),
         ("BLIP-2", services.blip2, services.blip2_error),

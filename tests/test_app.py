@@ -266,6 +266,21 @@ def test_parse_args_defaults_and_environment(monkeypatch):
     assert "share" not in kiosk
 
 
+def test_main_refuses_an_impossible_placement_in_one_line():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(vqa_app.__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, str(root / "app.py"), "--dtype", "float128"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "choose one of: auto, float32, float16, bfloat16" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_about_panel_names_models_and_demo(tiny_vilt):
     from vqa_core.registry import ModelChoice
 
