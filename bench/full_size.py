@@ -1,0 +1,293 @@
+"""ViLT-B/32 and BLIP-2 OPT-2.7B at their real sizes, random weights: latency, tokens/s, memory.
+
+    python bench/full_size.py            # CPU: fp32 vs bf16; GPU when present: fp32 vs fp16
+    python bench/full_size.py --quick    # CPU-sized: BLIP-2 with fewer ViT-g / OPT layers
+    python bench/full_size.py --full     # every layer of BLIP-2 even on CPU (~16 GB in fp32)
+
+The configurations are written out below from the published model configs (the hub is not
+reachable here), so the compute per token and per image is the real models': ViLT-B/32
+(hidden 768, 12 layers, 12 heads, patch 32, 384 px, 3129 answers, vocab 30522) and BLIP-2
+OPT-2.7B (ViT-g 1408 hidden / 39 layers / 16 heads / patch 14 / 224 px, Q-Former 768 / 12
+layers / 32 queries, OPT-2.7B 2560 hidden / 32 layers / 32 heads / ffn 10240 / vocab 50272).
+Weights are random, so BLIP-2 generation is forced to a fixed length
+(``min_new_tokens == max_new_tokens``): random weights would otherwise stop at any token.
+
+Each (model, precision) runs in its own process so its peak memory is its own: peak RSS on
+CPU, ``torch.cuda.max_memory_allocated`` on GPU. With ``--quick`` BLIP-2 keeps every width
+but only some layers (printed in its label); time per layer scales linearly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from _common import default_device, machine_line
+from transformers import (
+    Blip2Config,
+    Blip2ForConditionalGeneration,
+    Blip2QFormerConfig,
+    Blip2VisionConfig,
+    OPTConfig,
+    ViltConfig,
+    ViltForQuestionAnswering,
+)
+
+VILT_TEXT_TOKENS = 12  # a typical VQA question with [CLS] and [SEP]
+VILT_PIXELS = (384, 576)  # ViltImageProcessor's output for a 4:3 photo
+BLIP2_PROMPT_TOKENS = 10  # "Question: what is in the picture? Answer:"
+IMAGE_TOKEN_ID = 50265  # where blip2-opt-2.7b's tokenizer puts <image>
+
+
+def vilt_b32_config() -> ViltConfig:
+    labels = {i: f"answer-{i}" for i in range(3129)}
+    return ViltConfig(
+        vocab_size=30522,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        image_size=384,
+        patch_size=32,
+        max_position_embeddings=40,
+        max_image_length=-1,
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+    )
+
+
+def blip2_opt27b_config(vision_layers: int = 39, opt_layers: int = 32) -> Blip2Config:
+    vision = Blip2VisionConfig(
+        hidden_size=1408,
+        intermediate_size=6144,
+        num_hidden_layers=vision_layers,
+        num_attention_heads=16,
+        image_size=224,
+        patch_size=14,
+        qkv_bias=True,
+    )
+    qformer = Blip2QFormerConfig(
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        encoder_hidden_size=1408,
+        cross_attention_frequency=2,
+        vocab_size=30522,
+    )
+    text = OPTConfig(
+        vocab_size=50272,
+        hidden_size=2560,
+        num_hidden_layers=opt_layers,
+        num_attention_heads=32,
+        ffn_dim=10240,
+        word_embed_proj_dim=2560,
+        max_position_embeddings=2048,
+        pad_token_id=1,
+        bos_token_id=2,
+        eos_token_id=50118,
+    )
+    return Blip2Config(
+        vision_config=vision.to_dict(),
+        qformer_config=qformer.to_dict(),
+        text_config=text.to_dict(),
+        num_query_tokens=32,
+        image_token_index=IMAGE_TOKEN_ID,
+    )
+
+
+def peak_memory_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def timed(fn, device: str, repeats: int) -> float:
+    fn()  # warm-up: allocator, kernels, one-off dispatch
+    samples = []
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def worker(
+    model: str, dtype_name: str, device: str, repeats: int, layers: tuple[int, int], tokens: int
+) -> dict:
+    dtype = getattr(torch, dtype_name)
+    torch.manual_seed(0)
+    # Built straight in the target precision and place: no fp32 copy inflates the peak.
+    torch.set_default_dtype(dtype)
+    with torch.device(device):
+        if model == "vilt":
+            net = ViltForQuestionAnswering(vilt_b32_config()).eval()
+        else:
+            net = Blip2ForConditionalGeneration(blip2_opt27b_config(*layers)).eval()
+    torch.set_default_dtype(torch.float32)
+    params = sum(p.numel() for p in net.parameters())
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    row = {"model": model, "dtype": dtype_name, "params_m": params / 1e6}
+
+    def inputs(batch: int) -> dict:
+        generator = torch.Generator().manual_seed(batch)
+        if model == "vilt":
+            height, width = VILT_PIXELS
+            return {
+                "input_ids": torch.randint(
+                    1000, 30000, (batch, VILT_TEXT_TOKENS), generator=generator
+                ),
+                "attention_mask": torch.ones(batch, VILT_TEXT_TOKENS, dtype=torch.long),
+                "token_type_ids": torch.zeros(batch, VILT_TEXT_TOKENS, dtype=torch.long),
+                "pixel_values": torch.randn(batch, 3, height, width, generator=generator),
+                "pixel_mask": torch.ones(batch, height, width, dtype=torch.long),
+            }
+        prompt = torch.randint(1000, 50000, (batch, BLIP2_PROMPT_TOKENS), generator=generator)
+        prompt[:, 0] = 2  # </s> as BOS, as OPT's tokenizer does
+        image_tokens = torch.full((batch, 32), IMAGE_TOKEN_ID)
+        input_ids = torch.cat([image_tokens, prompt], dim=1)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "pixel_values": torch.randn(batch, 3, 224, 224, generator=generator),
+        }
+
+    for batch in (1, 8):
+        batch_inputs = {k: v.to(device) for k, v in inputs(batch).items()}
+        batch_inputs["pixel_values"] = batch_inputs["pixel_values"].to(dtype)
+        if model == "vilt":
+
+            def run(batch_inputs=batch_inputs):
+                with torch.inference_mode():
+                    return net(**batch_inputs).logits
+
+        else:
+
+            def run(batch_inputs=batch_inputs):
+                with torch.inference_mode():
+                    out = net.generate(
+                        **batch_inputs,
+                        max_new_tokens=tokens,
+                        min_new_tokens=tokens,
+                        do_sample=False,
+                        num_beams=1,
+                    )
+                # Generated length is part of what is measured: check it really is fixed.
+                assert out.shape[1] - batch_inputs["input_ids"].shape[1] == tokens, out.shape
+                return out
+
+        seconds = timed(run, device, repeats)
+        row[f"b{batch}_ms"] = seconds * 1000
+        if model == "blip2":
+            row[f"b{batch}_tok_s"] = batch * tokens / seconds
+    row["peak_mb"] = peak_memory_mb(device)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=default_device())
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--new-tokens", type=int, default=10)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="BLIP-2 with fewer layers")
+    size.add_argument("--full", action="store_true", help="every BLIP-2 layer even on CPU")
+    parser.add_argument("--vision-layers", type=int, default=None, help="override ViT-g depth")
+    parser.add_argument("--opt-layers", type=int, default=None, help="override OPT depth")
+    parser.add_argument("--models", default="vilt,blip2")
+    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "DTYPE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    # On CPU the full BLIP-2 needs ~16 GB in fp32 and minutes per batch: default to quick.
+    quick = args.quick or (not args.full and not args.device.startswith("cuda"))
+    vision_layers = args.vision_layers or (8 if quick else 39)
+    opt_layers = args.opt_layers or (8 if quick else 32)
+
+    if args.worker:
+        model, dtype_name = args.worker
+        row = worker(
+            model,
+            dtype_name,
+            args.device,
+            args.repeats,
+            (vision_layers, opt_layers),
+            args.new_tokens,
+        )
+        print(json.dumps(row))
+        return
+
+    low = "float16" if args.device.startswith("cuda") else "bfloat16"
+    print(f"machine: {machine_line()}; device {args.device}; median of {args.repeats} warm runs")
+    header = (
+        f"{'model':46} {'dtype':9} {'params':>7} {'b1 ms':>9} {'b8 ms':>9} "
+        f"{'b1 tok/s':>9} {'b8 tok/s':>9} {'peak MB':>9}"
+    )
+    for model in args.models.split(","):
+        if model == "vilt":
+            label = "ViLT-B/32"
+        else:
+            depth = (
+                ""
+                if (vision_layers, opt_layers) == (39, 32)
+                else (f" [ViT-g {vision_layers}/39, OPT {opt_layers}/32 layers]")
+            )
+            label = f"BLIP-2 OPT-2.7B{depth}"
+        rows = {}
+        print(header)
+        for dtype_name in ("float32", low):
+            command = [
+                sys.executable,
+                __file__,
+                "--worker",
+                model,
+                dtype_name,
+                "--device",
+                args.device,
+                "--repeats",
+                str(args.repeats),
+                "--new-tokens",
+                str(args.new_tokens),
+                "--vision-layers",
+                str(vision_layers),
+                "--opt-layers",
+                str(opt_layers),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                print(f"{label:46} {dtype_name:9} failed: {done.stderr.strip().splitlines()[-1:]}")
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows[dtype_name] = row
+            tok = (
+                f"{row['b1_tok_s']:9.1f} {row['b8_tok_s']:9.1f}"
+                if "b1_tok_s" in row
+                else f"{'-':>9} {'-':>9}"
+            )
+            print(
+                f"{label:46} {dtype_name:9} {row['params_m']:6.0f}M {row['b1_ms']:9.1f} "
+                f"{row['b8_ms']:9.1f} {tok} {row['peak_mb']:9.0f}"
+            )
+        if len(rows) == 2:
+            fp32, other = rows["float32"], rows[low]
+            print(
+                f"  {low} vs float32: batch 1 {fp32['b1_ms'] / other['b1_ms']:.2f}x faster, "
+                f"batch 8 {fp32['b8_ms'] / other['b8_ms']:.2f}x faster, peak memory "
+                f"{100 * other['peak_mb'] / fp32['peak_mb']:.0f}% of float32"
+            )
+    if model == "blip2":
+        print(f"BLIP-2 generates exactly {args.new_tokens} new tokens per answer.")
+
+
+if __name__ == "__main__":
+    main()
