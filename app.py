@@ -227,22 +227,24 @@ class VQAHandlers:
         return (None, "", None, "", "", "", "")
 
 
-class ImageInput(gr.Image):
-    """``gr.Image`` that hands unreadable uploads on to ``vqa_core.load_image``.
+def lenient_image(image: gr.Image) -> gr.Image:
+    """Let unreadable uploads through to ``vqa_core.load_image``, which explains them.
 
     Gradio's own preprocessing opens the file with Pillow and fails with a developer's
-    traceback on a corrupt or odd file; passing the path through lets ``load_image`` say
-    in plain words what is wrong, in the model's column.
+    traceback on a corrupt or odd file; passing the path on lets ``load_image`` say in plain
+    words what is wrong, in each model's column. (Wrapping the instance rather than
+    subclassing: Gradio writes a ``.pyi`` stub next to any module defining a component.)
     """
+    strict = image.preprocess
 
-    def get_block_name(self) -> str:
-        return "image"
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return strict(payload)
         except Exception:  # any failure is diagnosed again, for a person, by load_image
             return str(payload.path) if payload is not None and payload.path else None
+
+    image.preprocess = preprocess
+    return image
 
 
 def _short_name(source: str) -> str:
@@ -316,13 +318,15 @@ def build_demo(
         gr.Markdown(i18n("title"), elem_id="vqa-title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
-                image = ImageInput(
-                    # Gradio's Image shows an I18n label as "[object Object]"; plain text it is.
-                    label=IMAGE_LABEL,
-                    type="filepath",
-                    sources=["upload", "webcam", "clipboard"],
-                    elem_id="vqa-image",
-                    height=320,
+                image = lenient_image(
+                    gr.Image(
+                        # Gradio's Image shows an I18n label as "[object Object]"; plain text.
+                        label=IMAGE_LABEL,
+                        type="filepath",
+                        sources=["upload", "webcam", "clipboard"],
+                        elem_id="vqa-image",
+                        height=320,
+                    )
                 )
                 question = gr.Textbox(
                     label=i18n("question"),
