@@ -59,8 +59,10 @@ MAX_FILE_SIZE = "10mb"
 IMAGE_LABEL = "Image (upload, camera or paste)"
 # Gradio's Examples table shows I18n headers as raw keys, so its headers are plain text.
 EXAMPLE_HEADERS = ["Image", "Question"]
-# Kiosk uploads live at most this long on disk, checked this often (Gradio's delete_cache).
+# Gradio's delete_cache (check every N s, delete files older than M s): uploads are kept only
+# as long as someone might still be asking about them; on a kiosk, minutes.
 KIOSK_CACHE_SECONDS = (60, 300)
+CACHE_SECONDS = (600, 3600)
 
 i18n = gr.I18n(**TRANSLATIONS)
 
@@ -311,7 +313,7 @@ def build_demo(
     """The Blocks app for ``services``; call ``.launch(**launch_kwargs(...))`` on it."""
     with gr.Blocks(
         title="Visual question answering, side by side",
-        delete_cache=KIOSK_CACHE_SECONDS if kiosk else None,
+        delete_cache=KIOSK_CACHE_SECONDS if kiosk else CACHE_SECONDS,
         analytics_enabled=False,
     ) as demo:
         handlers = VQAHandlers(services, cache_dir=demo.GRADIO_CACHE if kiosk else None)

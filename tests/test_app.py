@@ -261,6 +261,9 @@ def test_parse_args_defaults_and_environment(monkeypatch):
     assert (args.host, args.port, args.kiosk, args.accessible, args.vilt) == (
         "0.0.0.0", 7999, True, True, "demo",
     )  # fmt: skip
+    # Uploads are deleted after an hour, on a kiosk after five minutes.
+    assert vqa_app.build_demo(Services()).delete_cache == (600, 3600)
+    assert vqa_app.build_demo(Services(), kiosk=True).delete_cache == (60, 300)
     kiosk = vqa_app.launch_kwargs(kiosk=True)
     assert kiosk["footer_links"] == [] and kiosk["max_file_size"]
     assert "share" not in kiosk
