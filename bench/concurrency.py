@@ -14,6 +14,7 @@ ViLT / BLIP-2 built with vqa_core.scratch (same as bench/answer_overhead.py).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import tempfile
 import time
@@ -36,8 +37,13 @@ from gradio_client import Client, handle_file
 QUESTIONS = ["what shape is in the image?", "what color is the shape?", "is there a circle?"]
 
 
+SECONDS = re.compile(r"(\d+\.\d+)")
+MODEL_SECONDS: list[float] = []  # per request: the models' own time, from the timing lines
+
+
 def drive(url: str, image: str, users: int, total: int) -> tuple[float, list[float]]:
     per_user = max(1, total // users)
+    MODEL_SECONDS.clear()
 
     def user(index: int) -> list[float]:
         client = Client(url, verbose=False, download_files=False)
@@ -56,6 +62,9 @@ def drive(url: str, image: str, users: int, total: int) -> tuple[float, list[flo
                 latencies.append(time.perf_counter() - start)
                 if vilt_status.startswith("⚠") or blip2_status.startswith("⚠"):
                     raise RuntimeError(f"request failed: {vilt_status} / {blip2_status}")
+                found = [SECONDS.search(s) for s in (vilt_status, blip2_status)]
+                if all(found):
+                    MODEL_SECONDS.append(sum(float(m.group(1)) for m in found))
         finally:
             client.close()
         return latencies
@@ -94,7 +103,10 @@ def main() -> None:
             label = "mid-size random ViLT/BLIP-2 (bench/answer_overhead.py sizes)"
         print(f"machine: {machine_line()}")
         print(f"models: {label}; {args.requests} /answer requests per row, 640x480 JPEG")
-        print(f"{'batching':9} {'N':>3} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8}")
+        print(
+            f"{'batching':9} {'N':>3} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
+            f"{'model ms':>9}  (model ms: median time inside the two answer_batch calls)"
+        )
         table: dict[tuple[bool, int], tuple[float, float, float]] = {}
         for batching in (True, False):
             port = free_port()
