@@ -67,7 +67,7 @@ DEMO_BLIP2_ARGS: dict = {
         "vocab_size": 400,
         "dropout": 0.0,
     },
-    "num_train_epochs": 8,
+    "num_train_epochs": 4,
     "learning_rate": 2e-3,
     "warmup_steps": 0.05,
     "lr_scheduler_type": "cosine",
@@ -147,7 +147,38 @@ def build_blip2_from_scratch(
         format_prompt(prompt_template, question) + " " + answer
         for question, answer in zip(questions, answers)
     ]
-    return build_blip2(texts, size=Blip2Size(**size_overrides))
+    model, processor = build_blip2(texts, size=Blip2Size(**size_overrides))
+    _initialise_for_scratch_training(model)
+    return model, processor
+
+
+@torch.no_grad()
+def _initialise_for_scratch_training(model: Blip2ForConditionalGeneration, std: float = 0.02):
+    """Give the vision tower, the Q-Former and the query tokens a trainable random start.
+
+    BLIP-2 assumes a pretrained ViT and Q-Former: ``Blip2VisionConfig.initializer_range``
+    defaults to 1e-10 and ``_init_weights`` zeroes ``query_tokens``, so from scratch every
+    query is identical, the Q-Former's layer norm sees zero variance and its gradient
+    explodes. And at the widths used here (64) the usual std of 0.02 makes the
+    cross-attention's contribution ~1% of the query stream: the language model learns the
+    question-only prior (loss ~0.37 per token) and never looks at the image. Linear layers
+    on the image path get a fan-in scaled start instead (std = 1/sqrt(fan_in)).
+    """
+    model.config.vision_config.initializer_range = std
+    for part in (model.vision_model, model.qformer, model.language_projection):
+        for module in part.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+                fan_in = module.weight[0].numel()
+                torch.nn.init.trunc_normal_(module.weight, std=fan_in**-0.5)
+                if module.bias is not None:
+                    torch.nn.init.zeros_(module.bias)
+            elif isinstance(module, torch.nn.LayerNorm):
+                torch.nn.init.ones_(module.weight)
+                torch.nn.init.zeros_(module.bias)
+    embeddings = model.vision_model.embeddings
+    torch.nn.init.trunc_normal_(embeddings.position_embedding, std=std)
+    torch.nn.init.trunc_normal_(embeddings.class_embedding, std=std)
+    torch.nn.init.normal_(model.query_tokens, std=std)
 
 
 class _ImageCache:

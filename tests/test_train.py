@@ -1,0 +1,222 @@
+"""`python -m train` end to end: every offline source, resume, and the shipped demo ViLT."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.train_fixtures import (
+    TINY_MODEL_ARGS,
+    TINY_TRAINING_ARGS,
+    make_graphcore_dataset,
+    make_image_folder,
+    make_vqa_v2,
+)
+from train.run_vqa import main
+from vqa_core.vilt import ViltAnswerer
+
+DEMO_VILT = Path(__file__).resolve().parents[1] / "vqa_core" / "demo_models" / "vilt-easyvqa"
+
+
+def run(output_dir: Path, *source_args: str, extra: tuple[str, ...] = ()) -> dict:
+    return main(
+        [
+            *source_args,
+            *TINY_MODEL_ARGS,
+            *TINY_TRAINING_ARGS,
+            "--output_dir", str(output_dir),
+            "--max_steps", "3",
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+def assert_serves(output_dir: Path, image, question: str) -> None:
+    """The folder loads through vqa_core, as the app loads it, and answers."""
+    for name in ("config.json", "model.safetensors", "processor_config.json", "README.md"):
+        assert (output_dir / name).is_file(), name
+    answerer = ViltAnswerer.from_pretrained(str(output_dir), device="cpu")
+    result = answerer.answer(image, question, top_k=3)
+    assert len(result.answers) == 3
+    assert result.best in answerer.model.config.label2id
+    metrics = json.loads((output_dir / "all_results.json").read_text())
+    assert "eval_accuracy" in metrics and 0.0 <= metrics["eval_accuracy"] <= 100.0
+    card = (output_dir / "README.md").read_text()
+    assert "python -m train" in card and "eval_accuracy" in card
+
+
+def easy_image():
+    import easy_vqa
+    from PIL import Image
+
+    _, _, ids = easy_vqa.get_test_questions()
+    return Image.open(easy_vqa.get_test_image_paths()[ids[0]]).convert("RGB")
+
+
+def test_smoke_easy_vqa(tmp_path):
+    metrics = run(
+        tmp_path / "out",
+        "--dataset", "easy-vqa",
+        extra=("--max_train_samples", "48", "--max_eval_samples", "24"),
+    )  # fmt: skip
+    assert metrics["train_samples"] == 48 and metrics["eval_count"] == 24
+    assert "eval_accuracy_shape" in metrics  # easy-VQA's answer types are reported
+    assert_serves(tmp_path / "out", easy_image(), "What shape is in the image?")
+
+
+def test_smoke_graphcore_schema_from_disk(tmp_path):
+    path = make_graphcore_dataset(tmp_path, train_count=32, eval_count=16)
+    metrics = run(tmp_path / "out", "--dataset", str(path))
+    assert metrics["eval_count"] == 16
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    # Vocabulary from the training split: its answers plus the 0.3-weighted "something".
+    assert "something" in config["label2id"]
+    assert_serves(tmp_path / "out", easy_image(), "What color is the shape?")
+
+
+def test_smoke_vqa_v2_json(tmp_path):
+    train_files = make_vqa_v2(tmp_path, "train", 24)
+    eval_files = make_vqa_v2(tmp_path, "test", 12)
+    metrics = run(
+        tmp_path / "out",
+        "--train_questions_file", str(train_files[0]),
+        "--train_annotations_file", str(train_files[1]),
+        "--train_image_dir", str(train_files[2]),
+        "--eval_questions_file", str(eval_files[0]),
+        "--eval_annotations_file", str(eval_files[1]),
+        "--eval_image_dir", str(eval_files[2]),
+        extra=("--max_answers", "5"),
+    )  # fmt: skip
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert len(config["id2label"]) == 5  # --max_answers keeps the 5 most frequent
+    assert "eval_accuracy_other" in metrics  # per answer type, as the annotations give it
+    assert_serves(tmp_path / "out", easy_image(), "Is there a circle?")
+
+
+def test_smoke_metadata_jsonl_folder(tmp_path):
+    folder = make_image_folder(tmp_path, train_count=32, eval_count=16)
+    metrics = run(tmp_path / "out", "--dataset", str(folder))
+    assert metrics["eval_count"] == 16
+    assert_serves(tmp_path / "out", easy_image(), "What shape is this?")
+
+
+def test_bad_argument_combination_fails_with_a_message(tmp_path):
+    with pytest.raises(ValueError, match="exactly one training source"):
+        main(["--output_dir", str(tmp_path), *TINY_MODEL_ARGS])
+    with pytest.raises(ValueError, match="needs all of"):
+        main(["--output_dir", str(tmp_path), "--train_questions_file", "q.json"])
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    # Later options win, so these follow the tiny defaults (which do not save).
+    # A constant LR makes "2 steps, stop, resume to 4" comparable with "4 steps straight".
+    common = (
+        "--dataset", "easy-vqa",
+        "--max_train_samples", "64",
+        "--max_eval_samples", "8",
+        "--lr_scheduler_type", "constant",
+        "--learning_rate", "1e-3",
+        "--save_strategy", "steps",
+        "--save_steps", "2",
+        "--logging_steps", "1",
+    )  # fmt: skip
+    straight = tmp_path / "straight"
+    main(
+        [
+            *TINY_MODEL_ARGS,
+            *TINY_TRAINING_ARGS,
+            *common,
+            "--output_dir",
+            str(straight),
+            "--max_steps",
+            "4",
+        ]
+    )
+    stopped = tmp_path / "stopped"
+    main(
+        [
+            *TINY_MODEL_ARGS,
+            *TINY_TRAINING_ARGS,
+            *common,
+            "--output_dir",
+            str(stopped),
+            "--max_steps",
+            "2",
+        ]
+    )
+    assert (stopped / "checkpoint-2").is_dir()
+    main(
+        [
+            *TINY_MODEL_ARGS, *TINY_TRAINING_ARGS, *common,
+            "--output_dir", str(stopped),
+            "--max_steps", "4",
+            "--resume_from_checkpoint", "last",
+        ]
+    )  # fmt: skip
+    state = json.loads((stopped / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    losses = [entry for entry in state["log_history"] if "loss" in entry]
+    assert [entry["step"] for entry in losses] == [1, 2, 3, 4]
+    # Continuing from step 2 sees the same batches and lands on the same weights as never
+    # stopping.
+    straight_state = json.loads((straight / "trainer_state.json").read_text())
+    straight_losses = [entry["loss"] for entry in straight_state["log_history"] if "loss" in entry]
+    assert [entry["loss"] for entry in losses] == pytest.approx(straight_losses, rel=1e-3)
+    from safetensors.torch import load_file
+
+    resumed = load_file(stopped / "model.safetensors")
+    reference = load_file(straight / "model.safetensors")
+    assert resumed.keys() == reference.keys()
+    for name in reference:
+        # Adam turns float noise in near-zero gradients into lr-sized steps: a small atol.
+        torch.testing.assert_close(resumed[name], reference[name], atol=5e-3, rtol=0, msg=name)
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    with pytest.raises(ValueError, match="no checkpoint to resume from"):
+        run(tmp_path / "empty", "--dataset", "easy-vqa", extra=("--resume_from_checkpoint", "last"))
+
+
+# --- the shipped demo ViLT ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_subset():
+    """A fixed 1,000-question sample of the easy-VQA test split."""
+    from train.data import load_easy_vqa
+
+    test = load_easy_vqa("test")
+    return test.select(sorted(random.Random(0).sample(range(len(test)), 1000)))
+
+
+def test_demo_vilt_scores_at_its_floor(demo_subset):
+    from train.evaluate import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(str(DEMO_VILT), demo_subset, model_type="vilt", device="cpu")
+    assert metrics["count"] == 1000
+    assert metrics["accuracy"] >= 98.0, metrics
+
+
+def test_demo_vilt_answers_through_the_plain_recipe(demo_subset):
+    # The guide's own calls: processor -> model -> argmax over id2label.
+    from transformers import ViltForQuestionAnswering, ViltProcessor
+
+    processor = ViltProcessor.from_pretrained(DEMO_VILT)
+    model = ViltForQuestionAnswering.from_pretrained(DEMO_VILT).eval()
+    rows = demo_subset.select(range(64))
+    inputs = processor(
+        images=[image.convert("RGB") for image in rows["image"]],
+        text=list(rows["question"]),
+        padding=True,
+        return_tensors="pt",
+    )
+    with torch.inference_mode():
+        logits = model(**inputs).logits
+    predicted = [model.config.id2label[i] for i in logits.argmax(-1).tolist()]
+    correct = sum(p == answers[0] for p, answers in zip(predicted, rows["answers"]))
+    assert correct >= 62, list(zip(predicted, rows["answers"]))
+    assert sum(p.stat().st_size for p in DEMO_VILT.iterdir()) < 20 * 2**20
