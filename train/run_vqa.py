@@ -319,7 +319,10 @@ def main(argv: list[str] | None = None) -> dict:
                     {
                         "image": example["image"].convert("RGB"),
                         "question": example["question"],
-                        "answer": example["target_answers"][0],
+                        "answer": max(
+                            zip(example["target_answers"], example["target_weights"]),
+                            key=lambda pair: pair[1],
+                        )[0],
                     }
                     for example in examples
                 ]
