@@ -197,7 +197,8 @@ def describe_machine() -> str:
         return f"{torch.cuda.get_device_name(0)} (CUDA), {os.cpu_count()} CPU cores"
     return (
         f"CPU only: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__} using {torch.get_num_threads()} threads"
+        f"torch {torch.__version__} using {torch.get_num_threads()} threads; load average "
+        f"{os.getloadavg()[1]:.1f} over the last 5 minutes"
     )
 
 
