@@ -123,8 +123,10 @@ def main() -> None:
                     rps, latencies = drive(url, image, n, args.requests)
                     p50, p95 = percentile(latencies, 50) * 1000, percentile(latencies, 95) * 1000
                     table[(batching, n)] = (rps, p50, p95)
+                    model_ms = statistics.median(MODEL_SECONDS) * 1000 if MODEL_SECONDS else 0.0
                     print(
-                        f"{'on' if batching else 'off':9} {n:3d} {rps:7.2f} {p50:8.0f} {p95:8.0f}"
+                        f"{'on' if batching else 'off':9} {n:3d} {rps:7.2f} {p50:8.0f} "
+                        f"{p95:8.0f} {model_ms:9.0f}"
                     )
             finally:
                 stop(process)
