@@ -8,9 +8,9 @@ ViLT: processor -> model -> sigmoid -> top-k; BLIP-2: processor -> generate -> d
 vqa_core adds image intake (EXIF, mode, size caps), question cleaning, truncation
 bookkeeping and error translation. Target: ours/plain <= 1.05.
 
-The models are mid-size random ones built with vqa_core.scratch (the shipped demo models are
-used instead when present and --demo is given): overhead is a per-request constant, so a
-smaller model than ViLT-B/32 makes it look *larger*, not smaller.
+The models are mid-size random ones built with vqa_core.scratch and loaded back through
+``from_pretrained``: overhead is a per-request constant, so a model smaller than ViLT-B/32
+makes it look *larger*, not smaller.
 """
 
 from __future__ import annotations
