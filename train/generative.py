@@ -19,6 +19,7 @@ Run the demo recipe with ``python -m train.generative --output_dir DIR``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -315,6 +316,9 @@ def train_blip2(
     train_result = trainer.train()
     train_seconds = time.perf_counter() - start
     model.eval()
+    # save_strategy="no" leaves the Trainer's folder empty; keep the model folder clean.
+    with contextlib.suppress(OSError):
+        (output_dir / "checkpoints").rmdir()
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
 
