@@ -64,12 +64,13 @@ bench:
 .PHONY: demo-vilt
 ## demo-vilt: retrain the embedded ViLT demo model from scratch on easy-VQA (CPU, see README)
 DEMO_VILT_DIR ?= vqa_core/demo_models/vilt-easyvqa
-DEMO_VILT_ARGS ?= --dataset easy-vqa --from_scratch --hidden_size 64 --num_hidden_layers 2 \
-	--num_attention_heads 2 --intermediate_size 128 --patch_size 8 --tokenizer_vocab_size 300 \
-	--learning_rate 1e-3 --warmup_steps 0.02 --lr_scheduler_type cosine --max_steps 800 \
+DEMO_VILT_ARGS ?= --dataset easy-vqa --from_scratch --hidden_size 128 --num_hidden_layers 4 \
+	--num_attention_heads 4 --intermediate_size 256 --patch_size 8 --tokenizer_vocab_size 300 \
+	--augment dihedral --learning_rate 1e-3 --weight_decay 0.01 --max_grad_norm 1.0 \
+	--warmup_steps 0.05 --lr_scheduler_type cosine --num_train_epochs 4 \
 	--per_device_train_batch_size 64 --per_device_eval_batch_size 128 --save_strategy steps \
-	--save_steps 200 --save_total_limit 1 --report_to none --logging_steps 50 --disable_tqdm true \
-	--do_train --do_eval --seed 0
+	--save_steps 500 --save_total_limit 1 --report_to none --logging_steps 100 --disable_tqdm true \
+	--dataloader_num_workers 1 --do_train --do_eval --seed 0
 demo-vilt:
 	HF_HUB_OFFLINE=1 $(PY) -m train $(DEMO_VILT_ARGS) --output_dir $(DEMO_VILT_DIR)
 	rm -rf $(DEMO_VILT_DIR)/training_args.bin $(DEMO_VILT_DIR)/checkpoint-*

@@ -34,7 +34,9 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from train.collator import ViltVqaCollator
 from train.data import (
+    AUGMENTATIONS,
     build_answer_vocabulary,
+    dihedral_augment,
     is_image_folder,
     load_easy_vqa,
     load_graphcore,
@@ -117,6 +119,13 @@ class DataArguments:
         default=None,
         metadata={"help": "Keep the N most frequent training answers (3129 for VQA v2)."},
     )
+    augment: str = field(
+        default="none",
+        metadata={
+            "help": "Training-image augmentation: 'none' or 'dihedral' (random 90-degree turns "
+            "and mirror images; only for data whose answers do not depend on orientation)."
+        },
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Truncate training."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate evaluation."})
 
@@ -138,6 +147,8 @@ class DataArguments:
                 "give exactly one training source: --dataset (easy-vqa, a metadata.jsonl "
                 "folder, or a Graphcore/vqa-schema dataset) or the three --train_* VQA v2 files"
             )
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"--augment must be one of {AUGMENTATIONS}, not {self.augment!r}")
         for name in ("max_answers", "max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -302,11 +313,13 @@ def main(argv: list[str] | None = None) -> dict:
     if model_args.model_type == "blip2":
         from train.generative import Blip2AnswerCollator, build_blip2_from_scratch
 
-        if not model_args.from_scratch:
+        if not model_args.from_scratch or resume:
             from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-            processor = Blip2Processor.from_pretrained(model_args.model_name_or_path)
-            model = Blip2ForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
+            # Resuming a from-scratch run reuses the checkpoint's own tokenizer.
+            source = resume or model_args.model_name_or_path
+            processor = Blip2Processor.from_pretrained(source)
+            model = Blip2ForConditionalGeneration.from_pretrained(source)
         else:
             model, processor = build_blip2_from_scratch(
                 train_dataset["question"], [a[0] for a in train_dataset["target_answers"]]
@@ -331,7 +344,12 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         vocabulary = build_answer_vocabulary(train_dataset, data_args.max_answers)
         logger.info("answer vocabulary: %d answers", len(vocabulary))
-        if model_args.from_scratch:
+        if model_args.from_scratch and resume:
+            # A from-scratch run trained its own tokenizer, and tokenizer training is not
+            # reproducible run to run; resuming must reuse the checkpoint's, not train anew.
+            processor = ViltProcessor.from_pretrained(resume)
+            model = ViltForQuestionAnswering.from_pretrained(resume)
+        elif model_args.from_scratch:
             size = ViltSize(
                 hidden_size=model_args.hidden_size,
                 num_hidden_layers=model_args.num_hidden_layers,
@@ -364,6 +382,10 @@ def main(argv: list[str] | None = None) -> dict:
             label2id=dict(model.config.label2id),
             max_length=min(model_args.max_text_length, model.config.max_position_embeddings),
         )
+
+    if data_args.augment == "dihedral":
+        # Applied on read, after the vocabulary and tokenizer were built from the raw rows.
+        train_dataset = train_dataset.with_transform(dihedral_augment)
 
     trainer = Trainer(
         model=model,
