@@ -113,8 +113,18 @@ def test_bad_argument_combination_fails_with_a_message(tmp_path):
 
 def test_resume_continues_from_the_checkpoint(tmp_path):
     # Later options win, so these follow the tiny defaults (which do not save).
-    # A constant LR makes "2 steps, stop, resume to 4" comparable with "4 steps straight".
+    # A constant LR makes "2 steps, stop, resume to 4" comparable with "4 steps straight";
+    # one saved tokenizer for both runs, since tokenizer training breaks ties at random.
+    import easy_vqa
+
+    from vqa_core.scratch import train_wordpiece_tokenizer
+
+    tokenizer_dir = tmp_path / "tokenizer"
+    train_wordpiece_tokenizer(easy_vqa.get_train_questions()[0][:500], 300).save_pretrained(
+        tokenizer_dir
+    )
     common = (
+        "--tokenizer_name", str(tokenizer_dir),
         "--dataset", "easy-vqa",
         "--max_train_samples", "64",
         "--max_eval_samples", "8",

@@ -23,6 +23,7 @@ import datasets
 import torch
 import transformers
 from transformers import (
+    AutoTokenizer,
     HfArgumentParser,
     Trainer,
     TrainingArguments,
@@ -70,6 +71,13 @@ class ModelArguments:
     image_size: int = field(default=64, metadata={"help": "--from_scratch: input image size."})
     max_text_length: int = field(default=40, metadata={"help": "Question tokens kept."})
     tokenizer_vocab_size: int = field(default=1000, metadata={"help": "--from_scratch."})
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "--from_scratch: reuse this saved tokenizer (folder or hub id) instead of "
+            "training one on the questions; makes from-scratch runs reproducible."
+        },
+    )
     dropout: float = field(default=0.0, metadata={"help": "--from_scratch: dropout."})
     cache_dir: str | None = field(default=None, metadata={"help": "Hub cache folder."})
 
@@ -362,7 +370,14 @@ def main(argv: list[str] | None = None) -> dict:
                 hidden_dropout_prob=model_args.dropout,
                 attention_probs_dropout_prob=model_args.dropout,
             )
-            model, processor = build_vilt(train_dataset["question"], vocabulary, size=size)
+            tokenizer = (
+                AutoTokenizer.from_pretrained(model_args.tokenizer_name)
+                if model_args.tokenizer_name
+                else None
+            )
+            model, processor = build_vilt(
+                train_dataset["question"], vocabulary, size=size, tokenizer=tokenizer
+            )
         else:
             processor = ViltProcessor.from_pretrained(
                 model_args.model_name_or_path, cache_dir=model_args.cache_dir

@@ -111,9 +111,15 @@ def build_vilt(
     questions: Sequence[str],
     answers: Sequence[str],
     size: ViltSize = ViltSize(),
+    tokenizer: BertTokenizerFast | None = None,
 ) -> tuple[ViltForQuestionAnswering, ViltProcessor]:
-    """A randomly initialised ViLT classifier over ``answers`` and its processor."""
-    tokenizer = train_wordpiece_tokenizer(questions, vocab_size=size.vocab_size)
+    """A randomly initialised ViLT classifier over ``answers`` and its processor.
+
+    The tokenizer is trained on ``questions`` unless one is given (tokenizer training breaks
+    ties differently from run to run, so reproducible runs pass a saved one).
+    """
+    if tokenizer is None:
+        tokenizer = train_wordpiece_tokenizer(questions, vocab_size=size.vocab_size)
     labels = list(dict.fromkeys(answers))
     config = ViltConfig(
         vocab_size=len(tokenizer),
