@@ -61,9 +61,16 @@ def test_smoke_easy_vqa(tmp_path):
     metrics = run(
         tmp_path / "out",
         "--dataset", "easy-vqa",
-        extra=("--max_train_samples", "48", "--max_eval_samples", "24"),
+        extra=("--max_train_samples", "48", "--max_eval_samples", "24",
+               "--repeat_answer_types", "shape=2"),
     )  # fmt: skip
-    assert metrics["train_samples"] == 48 and metrics["eval_count"] == 24
+    import easy_vqa
+
+    shapes = sum(
+        a in ("circle", "rectangle", "triangle") for a in easy_vqa.get_train_questions()[1][:48]
+    )
+    assert shapes > 0
+    assert metrics["train_samples"] == 48 + shapes and metrics["eval_count"] == 24
     assert "eval_accuracy_shape" in metrics  # easy-VQA's answer types are reported
     assert_serves(tmp_path / "out", easy_image(), "What shape is in the image?")
 
@@ -109,6 +116,9 @@ def test_bad_argument_combination_fails_with_a_message(tmp_path):
         main(["--output_dir", str(tmp_path), *TINY_MODEL_ARGS])
     with pytest.raises(ValueError, match="needs all of"):
         main(["--output_dir", str(tmp_path), "--train_questions_file", "q.json"])
+    with pytest.raises(ValueError, match="type=count pairs"):
+        main(["--output_dir", str(tmp_path), "--dataset", "easy-vqa",
+              "--repeat_answer_types", "shape"])  # fmt: skip
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path):

@@ -12,6 +12,8 @@ from train.data import (
     load_graphcore,
     load_image_folder,
     load_vqa_v2,
+    parse_type_repeats,
+    repeat_answer_types,
     soft_score,
     soft_target_vector,
     vqa_v2_targets,
@@ -100,3 +102,27 @@ def test_vocabulary_from_training_split_only():
     )
     assert build_answer_vocabulary(train) == ["yes", "no", "red"]
     assert build_answer_vocabulary(train, max_answers=2) == ["yes", "no"]
+
+
+def test_repeat_answer_types_repeats_only_the_named_type():
+    from datasets import Dataset
+
+    train = Dataset.from_dict(
+        {"question": ["a", "b", "c", "d"], "answer_type": ["yes/no", "shape", "color", "shape"]}
+    )
+    repeated = repeat_answer_types(train, parse_type_repeats("shape=3"))
+    assert repeated["question"] == ["a", "b", "b", "b", "c", "d", "d", "d"]
+    assert repeat_answer_types(train, {})["question"] == train["question"]
+    with pytest.raises(ValueError, match=r"has answer type \['number'\].*'color', 'shape'"):
+        repeat_answer_types(train, {"number": 2})
+
+
+@pytest.mark.parametrize("spec", ["shape", "shape=0", "shape=1.5", "=2", "shape=two"])
+def test_repeat_spec_errors_say_what_is_expected(spec):
+    with pytest.raises(ValueError, match="type=count pairs"):
+        parse_type_repeats(spec)
+
+
+def test_repeat_spec_parses_several_pairs():
+    assert parse_type_repeats(" shape=2, color=3 ,") == {"shape": 2, "color": 3}
+    assert parse_type_repeats(None) == {}

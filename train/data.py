@@ -40,6 +40,9 @@ __all__ = [
     "is_image_folder",
     "AUGMENTATIONS",
     "dihedral_augment",
+    "easy_vqa_answer_type",
+    "parse_type_repeats",
+    "repeat_answer_types",
 ]
 
 # "dihedral": a random one of the 8 rotations/reflections of the square. Only for data whose
@@ -83,6 +86,39 @@ def dihedral_augment(batch: dict) -> dict:
         augmented.append(image)
     batch["image"] = augmented
     return batch
+
+
+def parse_type_repeats(spec: str | None) -> dict[str, int]:
+    """``"shape=2,color=3"`` as ``{"shape": 2, "color": 3}``; a clear error otherwise."""
+    repeats: dict[str, int] = {}
+    for pair in (spec or "").split(","):
+        if not pair.strip():
+            continue
+        name, sep, count = pair.partition("=")
+        if not sep or not name.strip() or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(
+                f"--repeat_answer_types takes type=count pairs with a whole count >= 1, "
+                f"e.g. 'shape=2'; got {pair.strip()!r}"
+            )
+        repeats[name.strip()] = int(count)
+    return repeats
+
+
+def repeat_answer_types(dataset: Dataset, repeats: dict[str, int]) -> Dataset:
+    """``dataset`` with each row of answer type ``t`` present ``repeats[t]`` times.
+
+    Rows are indices into the same Arrow table, so the repeats cost no memory.
+    """
+    unknown = sorted(set(repeats) - set(dataset.unique("answer_type")))
+    if unknown:
+        raise ValueError(
+            f"no training question has answer type {unknown}; the data has "
+            f"{sorted(set(dataset.unique('answer_type')))}"
+        )
+    indices = []
+    for index, answer_type in enumerate(dataset["answer_type"]):
+        indices.extend([index] * repeats.get(answer_type, 1))
+    return dataset.select(indices)
 
 
 def _rows_to_dataset(rows: dict[str, list]) -> Dataset:
@@ -136,7 +172,7 @@ def build_answer_vocabulary(train: Dataset, max_answers: int | None = None) -> l
 # --- easy-VQA (PyPI package, offline) ---------------------------------------------------
 
 
-def _easy_vqa_type(answer: str) -> str:
+def easy_vqa_answer_type(answer: str) -> str:
     if answer in ("yes", "no"):
         return "yes/no"
     return "shape" if answer in _EASY_VQA_SHAPES else "color"
@@ -161,7 +197,7 @@ def load_easy_vqa(split: str) -> Dataset:
             "target_answers": [[answer] for answer in answers],
             "target_weights": [[1.0] for _ in answers],
             "answers": [[answer] for answer in answers],
-            "answer_type": [_easy_vqa_type(answer) for answer in answers],
+            "answer_type": [easy_vqa_answer_type(answer) for answer in answers],
         }
     )
 

@@ -43,6 +43,8 @@ from train.data import (
     load_graphcore,
     load_image_folder,
     load_vqa_v2,
+    parse_type_repeats,
+    repeat_answer_types,
 )
 from train.evaluate import evaluate_checkpoint
 from vqa_core.scratch import ViltSize, build_vilt
@@ -134,6 +136,14 @@ class DataArguments:
             "and mirror images; only for data whose answers do not depend on orientation)."
         },
     )
+    repeat_answer_types: str | None = field(
+        default=None,
+        metadata={
+            "help": "Show training questions of some answer types more often, e.g. 'shape=2' "
+            "repeats easy-VQA's 'what shape' questions twice per epoch (a rare type that the "
+            "image side learns last). Comma-separated type=count pairs; counts are integers."
+        },
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Truncate training."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate evaluation."})
 
@@ -163,6 +173,7 @@ class DataArguments:
                 raise ValueError(f"--{name} must be at least 1, got {value}")
         if self.eval_split is None:
             self.eval_split = "test" if self.dataset == "easy-vqa" else "validation"
+        self.answer_type_repeats = parse_type_repeats(self.repeat_answer_types)
 
 
 def load_splits(data_args: DataArguments, cache_dir: str | None = None):
@@ -232,7 +243,13 @@ def write_model_card(output_dir, model_args, data_args, metrics, train_seconds, 
         f"# {model_args.model_type.upper()} visual question answering ({source})",
         "",
         f"Trained with this project's `train` package, {base}, on `{source}` "
-        f"(split `{data_args.train_split}`, {metrics.get('train_samples', '?')} questions); "
+        f"(split `{data_args.train_split}`, {metrics.get('train_questions', '?')} questions"
+        + (
+            f", answer types repeated per epoch: {data_args.repeat_answer_types}"
+            if data_args.answer_type_repeats
+            else ""
+        )
+        + "); "
         f"evaluated on split `{data_args.eval_split}` "
         f"({metrics.get('eval_count', 'no')} questions).",
         "",
@@ -398,6 +415,11 @@ def main(argv: list[str] | None = None) -> dict:
             max_length=min(model_args.max_text_length, model.config.max_position_embeddings),
         )
 
+    train_questions = len(train_dataset)
+    if data_args.answer_type_repeats:
+        # After the vocabulary and tokenizer, so repeats change what is seen, not what exists.
+        train_dataset = repeat_answer_types(train_dataset, data_args.answer_type_repeats)
+        logger.info("%d training questions after repeats", len(train_dataset))
     if data_args.augment == "dihedral":
         # Applied on read, after the vocabulary and tokenizer were built from the raw rows.
         train_dataset = train_dataset.with_transform(dihedral_augment)
@@ -421,7 +443,8 @@ def main(argv: list[str] | None = None) -> dict:
         trainer.save_model()
         processor.save_pretrained(training_args.output_dir)
         metrics.update(train_result.metrics)
-        metrics["train_samples"] = len(train_dataset)
+        metrics["train_samples"] = len(train_dataset)  # per epoch, repeats included
+        metrics["train_questions"] = train_questions
         metrics["train_wall_seconds"] = round(train_seconds, 1)
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_state()
