@@ -66,8 +66,8 @@ bench:
 DEMO_VILT_DIR ?= vqa_core/demo_models/vilt-easyvqa
 DEMO_VILT_ARGS ?= --dataset easy-vqa --from_scratch --hidden_size 128 --num_hidden_layers 4 \
 	--num_attention_heads 4 --intermediate_size 256 --patch_size 8 --tokenizer_vocab_size 300 \
-	--augment dihedral --learning_rate 1e-3 --weight_decay 0.01 --max_grad_norm 1.0 \
-	--warmup_steps 0.05 --lr_scheduler_type cosine --num_train_epochs 4 \
+	--augment none --repeat_answer_types shape=2 --learning_rate 5e-4 --weight_decay 0.01 --max_grad_norm 1.0 \
+	--warmup_steps 0.05 --lr_scheduler_type cosine --num_train_epochs 9 \
 	--per_device_train_batch_size 64 --per_device_eval_batch_size 128 --save_strategy steps \
 	--save_steps 500 --save_total_limit 1 --report_to none --logging_steps 100 --disable_tqdm true \
 	--dataloader_num_workers 1 --do_train --do_eval --seed 0

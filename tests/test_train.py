@@ -213,12 +213,10 @@ def demo_subset():
     return test.select(sorted(random.Random(0).sample(range(len(test)), 1000)))
 
 
-# Regression floors for the shipped checkpoint: its measured score less a small margin.
-# Issue 3 targets 98% on the full test split; the shipped model scores 85.28% there (colour
-# 99.8%, yes/no 89.4%, shape 46.9%: shapes are not learnt yet), so these guard what ships
-# rather than claim the target (see the model card and the README).
-SHIPPED_DEMO_VILT_FLOOR = 83.0
-SHIPPED_DEMO_VILT_PLAIN_CORRECT = 50  # of 64
+# Issue 3's floor for the shipped checkpoint: 98% on easy-VQA. It scores 99.28% on the full
+# test split and 99.3% on this subset (colour 100, shape 99.2, yes/no 99.2), through
+# vqa_core and through the plain recipe alike.
+DEMO_VILT_FLOOR = 98.0
 
 
 def test_demo_vilt_scores_at_its_floor(demo_subset):
@@ -226,7 +224,9 @@ def test_demo_vilt_scores_at_its_floor(demo_subset):
 
     metrics = evaluate_checkpoint(str(DEMO_VILT), demo_subset, model_type="vilt", device="cpu")
     assert metrics["count"] == 1000
-    assert metrics["accuracy"] >= SHIPPED_DEMO_VILT_FLOOR, metrics
+    assert metrics["accuracy"] >= DEMO_VILT_FLOOR, metrics
+    for answer_type in ("color", "shape", "yes/no"):  # no kind of question left to chance
+        assert metrics[f"accuracy_{answer_type}"] >= 95.0, metrics
 
 
 def test_demo_vilt_answers_through_the_plain_recipe(demo_subset):
@@ -235,16 +235,18 @@ def test_demo_vilt_answers_through_the_plain_recipe(demo_subset):
 
     processor = ViltProcessor.from_pretrained(DEMO_VILT)
     model = ViltForQuestionAnswering.from_pretrained(DEMO_VILT).eval()
-    rows = demo_subset.select(range(64))
-    inputs = processor(
-        images=[image.convert("RGB") for image in rows["image"]],
-        text=list(rows["question"]),
-        padding=True,
-        return_tensors="pt",
-    )
-    with torch.inference_mode():
-        logits = model(**inputs).logits
-    predicted = [model.config.id2label[i] for i in logits.argmax(-1).tolist()]
-    correct = sum(p == answers[0] for p, answers in zip(predicted, rows["answers"]))
-    assert correct >= SHIPPED_DEMO_VILT_PLAIN_CORRECT, list(zip(predicted, rows["answers"]))
+    correct = 0
+    for start in range(0, len(demo_subset), 200):
+        rows = demo_subset.select(range(start, min(start + 200, len(demo_subset))))
+        inputs = processor(
+            images=[image.convert("RGB") for image in rows["image"]],
+            text=list(rows["question"]),
+            padding=True,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            logits = model(**inputs).logits
+        predicted = [model.config.id2label[i] for i in logits.argmax(-1).tolist()]
+        correct += sum(p == answers[0] for p, answers in zip(predicted, rows["answers"]))
+    assert 100 * correct / len(demo_subset) >= DEMO_VILT_FLOOR, correct
     assert sum(p.stat().st_size for p in DEMO_VILT.iterdir()) < 20 * 2**20
