@@ -47,8 +47,10 @@ DEMO_EXAMPLES = [
     ("easy_vqa/5.png", "is there not a triangle in the image?"),
 ]
 PHOTO_EXAMPLES = [
-    ("photos/red_ball.jpg", "What colour is the ball?"),
-    ("photos/two_cups.jpg", "How many cups are there?"),
+    ("photos/cat.jpg", "What animal is this?"),
+    ("photos/coffee.jpg", "What is in the cup?"),
+    ("photos/rocket.jpg", "What is this?"),
+    ("photos/astronaut.jpg", "What is the person wearing?"),
 ]
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 10

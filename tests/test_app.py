@@ -341,3 +341,17 @@ def test_main_serves_named_models_from_the_command_line(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "examples", [vqa_app.DEMO_EXAMPLES, vqa_app.PHOTO_EXAMPLES], ids=["demo", "photos"]
+)
+def test_every_example_is_in_the_repo_and_passes_the_intake(examples):
+    from vqa_core import load_image
+
+    for path, question in examples:
+        image = load_image(vqa_app.EXAMPLES_DIR / path)
+        assert image.mode == "RGB" and min(image.size) >= 64, path
+        assert question.strip()
+    licences = (vqa_app.EXAMPLES_DIR / "LICENSE.md").read_text()
+    assert all(path.rsplit("/", 1)[-1] in licences for path, _ in examples)  # source, licence
