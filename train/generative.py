@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ DEMO_BLIP2_ARGS: dict = {
     # easy-VQA asks "what shape" in 13% of questions: seen twice, shapes are learnt with the
     # rest instead of staying at chance (see the README's training section).
     "repeat_answer_types": {"shape": 2},
+    "vary_question_case": True,
     "warmup_steps": 0.05,
     "lr_scheduler_type": "cosine",
     "weight_decay": 0.01,
@@ -90,6 +92,9 @@ class Blip2AnswerCollator:
 
     processor: Blip2Processor
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
+    # Sentence-case half the questions: easy-VQA's are all lower case, people type "What...",
+    # and a byte-level BPE (like OPT's) tells the two apart.
+    vary_question_case: bool = False
 
     def __post_init__(self) -> None:
         format_prompt(self.prompt_template, "")  # a template without {question} fails here
@@ -105,12 +110,18 @@ class Blip2AnswerCollator:
         tokenizer = self.processor.tokenizer
         images = [_rgb(example["image"]) for example in examples]
         answers = [_answer_of(example) for example in examples]
+        questions = [example["question"].strip() for example in examples]
+        if self.vary_question_case:
+            questions = [
+                sentence_case(question) if random.random() < 0.5 else question
+                for question in questions
+            ]
         texts = [
-            format_prompt(self.prompt_template, example["question"].strip())
+            format_prompt(self.prompt_template, question)
             + " "
             + answer.strip()
             + tokenizer.eos_token
-            for example, answer in zip(examples, answers)
+            for question, answer in zip(questions, answers)
         ]
         batch = self.processor(images=images, text=texts, padding=True, return_tensors="pt")
         input_ids = batch["input_ids"]
@@ -125,6 +136,11 @@ class Blip2AnswerCollator:
             "pixel_values": batch["pixel_values"],
             "labels": labels,
         }
+
+
+def sentence_case(text: str) -> str:
+    """``text`` with its first letter upper-cased and the rest untouched."""
+    return text[:1].upper() + text[1:]
 
 
 def _rgb(image) -> Image.Image:
@@ -149,8 +165,9 @@ def build_blip2_from_scratch(
 ) -> tuple[Blip2ForConditionalGeneration, Blip2Processor]:
     """A random BLIP-2 whose BPE tokenizer is trained on full prompts and their answers."""
     texts = [
-        format_prompt(prompt_template, question) + " " + answer
+        format_prompt(prompt_template, variant) + " " + answer
         for question, answer in zip(questions, answers)
+        for variant in dict.fromkeys((question, sentence_case(question)))
     ]
     model, processor = build_blip2(texts, size=Blip2Size(**size_overrides))
     _initialise_for_scratch_training(model)
@@ -301,6 +318,7 @@ def train_blip2(
     max_new_tokens = settings.pop("max_new_tokens")
     threads = settings.pop("torch_threads")
     repeats = settings.pop("repeat_answer_types", None) or {}
+    vary_question_case = settings.pop("vary_question_case", False)
     if threads:
         torch.set_num_threads(threads)
     output_dir = Path(output_dir)
@@ -328,7 +346,7 @@ def train_blip2(
         model=model,
         args=args,
         train_dataset=train_data,
-        data_collator=Blip2AnswerCollator(processor),
+        data_collator=Blip2AnswerCollator(processor, vary_question_case=vary_question_case),
         processing_class=processor,
     )
     train_result = trainer.train()
