@@ -116,6 +116,9 @@ class VQAHandlers:
     def answer_vilt(
         self, images: list, questions: list[str], top_ks: list[float]
     ) -> tuple[list, list]:
+        return self._vilt(images, questions, top_ks)
+
+    def _vilt(self, images, questions, top_ks, prepared=None) -> tuple[list, list]:
         count = len(images)
         services = self.services
         if services.vilt is None:
@@ -123,7 +126,7 @@ class VQAHandlers:
             return [None] * count, [
                 _warn(message("unavailable", model="ViLT", reason=reason))
             ] * count
-        prepared, errors = _prepare(images, questions)
+        prepared, errors = prepared or _prepare(images, questions)
         labels: list = [None] * count
         statuses = [_warn(e) if e else "" for e in errors]
         ready = [i for i, item in enumerate(prepared) if item is not None]
@@ -152,6 +155,9 @@ class VQAHandlers:
         max_new_tokens: list[float],
         beams: list[float],
     ) -> tuple[list, list]:
+        return self._blip2(images, questions, max_new_tokens, beams)
+
+    def _blip2(self, images, questions, max_new_tokens, beams, prepared=None) -> tuple[list, list]:
         count = len(images)
         services = self.services
         if services.blip2 is None:
@@ -159,7 +165,7 @@ class VQAHandlers:
             return [""] * count, [
                 _warn(message("unavailable", model="BLIP-2", reason=reason))
             ] * count
-        prepared, errors = _prepare(images, questions)
+        prepared, errors = prepared or _prepare(images, questions)
         answers = [""] * count
         statuses = [_warn(e) if e else "" for e in errors]
         # Items with the same decoding settings share one generate() call.
@@ -195,8 +201,10 @@ class VQAHandlers:
         max_new_tokens: list[float],
         beams: list[float],
     ) -> tuple[list, list, list, list, list]:
-        labels, vilt_statuses = self.answer_vilt(images, questions, top_ks)
-        answers, blip2_statuses = self.answer_blip2(images, questions, max_new_tokens, beams)
+        # One intake for both models: a phone photo is decoded once, not twice.
+        prepared = _prepare(images, questions)
+        labels, vilt_statuses = self._vilt(images, questions, top_ks, prepared)
+        answers, blip2_statuses = self._blip2(images, questions, max_new_tokens, beams, prepared)
         lines = [
             self._line(
                 label,

@@ -355,3 +355,22 @@ def test_every_example_is_in_the_repo_and_passes_the_intake(examples):
         assert question.strip()
     licences = (vqa_app.EXAMPLES_DIR / "LICENSE.md").read_text()
     assert all(path.rsplit("/", 1)[-1] in licences for path, _ in examples)  # source, licence
+
+
+def test_answer_reads_each_upload_once_for_both_models(
+    tiny_vilt, tiny_blip2, easy_vqa_sample, monkeypatch
+):
+    reads = []
+    real_load_image = vqa_app.load_image
+    monkeypatch.setattr(
+        vqa_app, "load_image", lambda src: reads.append(src) or real_load_image(src)
+    )
+    handlers = vqa_app.VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2))
+    paths, questions, _ = easy_vqa_sample
+    labels, vilt_statuses, answers, blip2_statuses, lines = handlers.answer_both(
+        paths[:3], questions[:3], [5] * 3, [4] * 3, [1] * 3
+    )
+    assert reads == paths[:3]  # decoded once per request, shared by ViLT and BLIP-2
+    assert all(labels) and all(isinstance(answer, str) for answer in answers)
+    assert not any(status.startswith("⚠") for status in vilt_statuses + blip2_statuses)
+    assert all(lines)
