@@ -42,6 +42,7 @@ __all__ = [
     "dihedral_augment",
     "easy_vqa_answer_type",
     "parse_type_repeats",
+    "repeated_rows",
     "repeat_answer_types",
 ]
 
@@ -105,21 +106,23 @@ def parse_type_repeats(spec: str | None) -> dict[str, int]:
     return repeats
 
 
+def repeated_rows(answer_types: Sequence[str], repeats: dict[str, int]) -> list[int]:
+    """Row indices with each row of answer type ``t`` listed ``repeats[t]`` times, in order."""
+    present = set(answer_types)
+    unknown = sorted(set(repeats) - present)
+    if unknown:
+        raise ValueError(
+            f"no training question has answer type {unknown}; the data has {sorted(present)}"
+        )
+    return [row for row, kind in enumerate(answer_types) for _ in range(repeats.get(kind, 1))]
+
+
 def repeat_answer_types(dataset: Dataset, repeats: dict[str, int]) -> Dataset:
     """``dataset`` with each row of answer type ``t`` present ``repeats[t]`` times.
 
     Rows are indices into the same Arrow table, so the repeats cost no memory.
     """
-    unknown = sorted(set(repeats) - set(dataset.unique("answer_type")))
-    if unknown:
-        raise ValueError(
-            f"no training question has answer type {unknown}; the data has "
-            f"{sorted(set(dataset.unique('answer_type')))}"
-        )
-    indices = []
-    for index, answer_type in enumerate(dataset["answer_type"]):
-        indices.extend([index] * repeats.get(answer_type, 1))
-    return dataset.select(indices)
+    return dataset.select(repeated_rows(dataset["answer_type"], repeats))
 
 
 def _rows_to_dataset(rows: dict[str, list]) -> Dataset:

@@ -38,7 +38,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from train.data import easy_vqa_answer_type, parse_type_repeats
+from train.data import easy_vqa_answer_type, parse_type_repeats, repeated_rows
 from vqa_core.questions import DEFAULT_PROMPT_TEMPLATE, format_prompt
 from vqa_core.scratch import Blip2Size, build_blip2
 
@@ -238,11 +238,7 @@ class EasyVqaExamples(torch.utils.data.Dataset):
 
     def repeat_answer_types(self, repeats: dict[str, int]) -> None:
         """Show each question of answer type ``t`` ``repeats[t]`` times per epoch."""
-        rows = [
-            row
-            for row, answer in enumerate(self.answers)
-            for _ in range(repeats.get(easy_vqa_answer_type(answer), 1))
-        ]
+        rows = repeated_rows([easy_vqa_answer_type(answer) for answer in self.answers], repeats)
         self.questions = [self.questions[row] for row in rows]
         self.answers = [self.answers[row] for row in rows]
         self.image_ids = [self.image_ids[row] for row in rows]
