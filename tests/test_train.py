@@ -116,6 +116,8 @@ def test_bad_argument_combination_fails_with_a_message(tmp_path):
         main(["--output_dir", str(tmp_path), *TINY_MODEL_ARGS])
     with pytest.raises(ValueError, match="needs all of"):
         main(["--output_dir", str(tmp_path), "--train_questions_file", "q.json"])
+    with pytest.raises(ValueError, match="tokenizer_name is for --from_scratch"):
+        main(["--output_dir", str(tmp_path), "--dataset", "easy-vqa", "--tokenizer_name", "x"])
     with pytest.raises(ValueError, match="type=count pairs"):
         main(["--output_dir", str(tmp_path), "--dataset", "easy-vqa",
               "--repeat_answer_types", "shape"])  # fmt: skip

@@ -97,6 +97,11 @@ class ModelArguments:
             )
         if self.max_text_length < 4:
             raise ValueError("--max_text_length must leave room for [CLS], a word and [SEP]")
+        if self.tokenizer_name and not (self.from_scratch and self.model_type == "vilt"):
+            raise ValueError(
+                "--tokenizer_name is for --from_scratch ViLT runs; a pretrained model brings "
+                "its own tokenizer"
+            )
 
 
 @dataclass
