@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import app as vqa_app
+from tests.faults import FailOnce
 from vqa_core import Blip2Answerer, Services, ViltAnswerer
 from vqa_core.scratch import build_blip2, build_vilt
 
@@ -291,23 +292,6 @@ def _raw_join_statuses(demo, picture: str) -> list[int]:
 
 
 # ---- faults through the API --------------------------------------------------------------
-class FailOnce:
-    def __init__(self, module: torch.nn.Module, error: Exception):
-        self.module, self.error, self.original = module, error, module.forward
-        self.raised = False
-
-    def __call__(self, *args, **kwargs):
-        if not self.raised:
-            self.raised = True
-            raise self.error
-        return self.original(*args, **kwargs)
-
-    def __enter__(self):
-        self.module.forward = self
-        return self
-
-    def __exit__(self, *exc):
-        self.module.forward = self.original
 
 
 @pytest.mark.parametrize("failing", ["vilt", "blip2"])

@@ -20,6 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.faults import FailOnce
 from vqa_core import Blip2Answerer, InferenceError, ModelLoadError, ViltAnswerer
 from vqa_core.scratch import build_blip2, build_vilt
 
@@ -52,30 +53,6 @@ def vilt(model_dirs):
 @pytest.fixture(scope="module")
 def blip2(model_dirs):
     return Blip2Answerer.from_pretrained(str(model_dirs[1]), device="cpu")
-
-
-class FailOnce:
-    """Wraps a module's forward: calls pass through until ``on_call``, which raises once."""
-
-    def __init__(self, module: torch.nn.Module, error: Exception, on_call: int = 1):
-        self.module, self.error, self.on_call = module, error, on_call
-        self.original = module.forward
-        self.calls = 0
-        self.raised = False
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.on_call:
-            self.raised = True
-            raise self.error
-        return self.original(*args, **kwargs)
-
-    def __enter__(self):
-        self.module.forward = self
-        return self
-
-    def __exit__(self, *exc):
-        self.module.forward = self.original
 
 
 def _oom() -> torch.OutOfMemoryError:
