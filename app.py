@@ -335,6 +335,11 @@ def build_demo(
                         # Gradio's Image shows an I18n label as "[object Object]"; plain text.
                         label=IMAGE_LABEL,
                         type="filepath",
+                        # None hands over the file as uploaded. Gradio's default ("RGB")
+                        # decodes and converts any other mode itself, dropping alpha
+                        # (transparent turns black) and clipping 16-bit grey, before
+                        # vqa_core's intake could composite or stretch it.
+                        image_mode=None,
                         sources=["upload", "webcam", "clipboard"],
                         elem_id="vqa-image",
                         height=320,

@@ -31,12 +31,14 @@ class RecordingAnswerer:
 
     inner: object
     batch_sizes: list[int] = field(default_factory=list)
+    images: list = field(default_factory=list)
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer_batch(self, images, questions, **kwargs):
         with self.lock:
             self.batch_sizes.append(len(images))
+            self.images.extend(images)
         if self.delay:
             threading.Event().wait(self.delay)
         return self.inner.answer_batch(images, questions, **kwargs)
@@ -151,6 +153,33 @@ def test_api_explains_unreadable_and_oversized_uploads(recorded, tmp_path):
     huge.write_bytes(os.urandom(11 * 1024 * 1024))
     with pytest.raises(ValueError, match="maximum file size"):
         client.predict(handle_file(str(huge)), "what shape?", 3, api_name="/vilt")
+
+
+def test_uploads_reach_the_intake_untouched(recorded, tmp_path):
+    """Gradio's Image converts non-RGB uploads itself unless told not to: alpha would be
+    dropped (transparent areas turn black, not white) and 16-bit grey would clip to white,
+    before vqa_core's intake could see the file."""
+    from PIL import Image
+
+    from vqa_core import load_image
+
+    vilt, blip2, client = recorded
+    logo = Image.new("RGBA", (96, 64), (0, 0, 0, 0))  # transparent black background
+    logo.paste((200, 30, 30, 255), (0, 0, 48, 64))
+    logo_path = tmp_path / "logo.png"
+    logo.save(logo_path)
+    grey = Image.new("I;16", (64, 64), 3000)
+    grey.paste(9000, (0, 0, 32, 64))
+    grey_path = tmp_path / "scan16.png"
+    grey.save(grey_path)
+    for path in (logo_path, grey_path):
+        vilt.images.clear()
+        blip2.images.clear()
+        client.predict(handle_file(str(path)), "what color is it?", 3, 5, 1, api_name="/answer")
+        expected = load_image(str(path)).tobytes()
+        assert [image.tobytes() for image in vilt.images] == [expected]
+        assert [image.tobytes() for image in blip2.images] == [expected]
+    assert load_image(str(logo_path)).getpixel((90, 30)) == (255, 255, 255)
 
 
 def test_sixteen_concurrent_calls_are_batched(recorded, easy_vqa_sample):
