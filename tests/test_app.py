@@ -6,14 +6,13 @@ must be batched; a model that failed to load leaves the other one answering.
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import pytest
 from gradio_client import Client, handle_file
 
 import app as vqa_app
+from tests.doubles import RecordingAnswerer
 from vqa_core import Services
 from vqa_core.agreement import (
     compare_answers,
@@ -23,28 +22,6 @@ from vqa_core.agreement import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class RecordingAnswerer:
-    """Wraps a real answerer and records the size of every batch it is handed."""
-
-    inner: object
-    batch_sizes: list[int] = field(default_factory=list)
-    images: list = field(default_factory=list)
-    delay: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer_batch(self, images, questions, **kwargs):
-        with self.lock:
-            self.batch_sizes.append(len(images))
-            self.images.extend(images)
-        if self.delay:
-            threading.Event().wait(self.delay)
-        return self.inner.answer_batch(images, questions, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 def serve(services: Services, **options):

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import app as vqa_app
-from tests.faults import FailOnce
+from tests.doubles import FailOnce
 from vqa_core import Blip2Answerer, Services, ViltAnswerer
 from vqa_core.scratch import build_blip2, build_vilt
 

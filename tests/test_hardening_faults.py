@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.faults import FailOnce
+from tests.doubles import FailOnce
 from vqa_core import Blip2Answerer, InferenceError, ModelLoadError, ViltAnswerer
 from vqa_core.scratch import build_blip2, build_vilt
 

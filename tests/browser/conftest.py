@@ -34,17 +34,62 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright():
     # Missing Chromium or Playwright is a failure, not a skip: CI must run these tests.
     assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), (
         f"{CHROMIUM} is missing; run `make browser-deps`"
     )
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    # One driver for the session: the sync API refuses a second one in the same thread.
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+# The colour the fake camera films: a flat colour survives the trip through YUV 4:2:0,
+# Gradio's mirroring and its lossy capture format, so the test can recognise it.
+CAMERA_COLOUR = (20, 160, 40)
+
+
+def write_y4m(path: Path, colour: tuple[int, int, int], size=(320, 240), frames=10) -> None:
+    """A still YUV4MPEG2 clip, the format Chromium's fake camera plays from a file."""
+    from PIL import Image
+
+    # Pillow's YCbCr is full range; Chromium reads the clip as video (limited) range.
+    luma, blue, red = Image.new("RGB", size, colour).convert("YCbCr").split()
+    luma = luma.point(lambda v: round(16 + v * 219 / 255)).tobytes()
+    half = (size[0] // 2, size[1] // 2)
+    chroma = [
+        band.point(lambda v: round(128 + (v - 128) * 224 / 255)).resize(half).tobytes()
+        for band in (blue, red)
+    ]
+    with path.open("wb") as clip:
+        clip.write(f"YUV4MPEG2 W{size[0]} H{size[1]} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            clip.write(b"FRAME\n" + luma + chroma[0] + chroma[1])
+
+
+@pytest.fixture(scope="session")
+def camera_browser(playwright, tmp_path_factory):
+    """Chromium whose camera films CAMERA_COLOUR and whose permission prompt says yes."""
+    clip = tmp_path_factory.mktemp("camera") / "colour.y4m"
+    write_y4m(clip, CAMERA_COLOUR)
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={clip}",
+    ]
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture(scope="session")

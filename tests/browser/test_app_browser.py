@@ -8,6 +8,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from tests.browser.conftest import CAMERA_COLOUR
+from tests.doubles import RecordingAnswerer
 from vqa_core import Services
 from vqa_core.agreement import summary_line
 
@@ -93,6 +95,70 @@ def test_upload_type_enter_shows_both_answers(browser, serve, both, sample, expe
     # The region a screen reader announces is the one that holds both answers.
     assert page.get_attribute("#vqa-agreement", "aria-live") == "polite"
     page.screenshot(path=str(artifacts / "default.png"), full_page=True)
+    page.close()
+
+
+def _ask_typed(page, question: str) -> None:
+    box = page.locator("#vqa-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(ANSWERS_READY, timeout=60_000)
+
+
+def _one_picture_for_both(vilt: RecordingAnswerer, blip2: RecordingAnswerer):
+    assert len(vilt.images) == 1 and len(blip2.images) == 1
+    assert vilt.images[0].tobytes() == blip2.images[0].tobytes()
+    return vilt.images[0]
+
+
+def _mean_colour(image) -> list[float]:
+    from PIL import ImageStat
+
+    return ImageStat.Stat(image.convert("RGB")).mean
+
+
+def test_webcam_photo_is_answered(camera_browser, serve, tiny_vilt, tiny_blip2):
+    vilt, blip2 = RecordingAnswerer(tiny_vilt), RecordingAnswerer(tiny_blip2)
+    url, _ = serve(Services(vilt=vilt, blip2=blip2))
+    page = open_page(camera_browser, url)
+    page.click('#vqa-image button[aria-label="Capture from camera"]')
+    page.get_by_role("button", name="Click to Access Webcam").click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#vqa-image video');"
+        " return !!v && v.readyState >= 2 && v.videoWidth > 0; }",
+        timeout=15_000,
+    )
+    page.get_by_role("button", name="capture photo").first.click()
+    page.wait_for_selector("#vqa-image img", timeout=15_000)
+    _ask_typed(page, "what color is the shape?")
+    photo = _one_picture_for_both(vilt, blip2)
+    # The camera's own frame, not a placeholder: its size and (within lossy capture) colour.
+    assert photo.size == (320, 240)
+    assert all(abs(got - want) < 6 for got, want in zip(_mean_colour(photo), CAMERA_COLOUR))
+    page.close()
+
+
+def test_pasted_picture_is_answered(browser, serve, tiny_vilt, tiny_blip2):
+    vilt, blip2 = RecordingAnswerer(tiny_vilt), RecordingAnswerer(tiny_blip2)
+    url, _ = serve(Services(vilt=vilt, blip2=blip2))
+    page = open_page(browser, url, permissions=["clipboard-read", "clipboard-write"])
+    # A picture copied elsewhere: a flat blue 96x48 PNG put on the clipboard.
+    page.evaluate(
+        """async () => {
+            const canvas = document.createElement('canvas');
+            canvas.width = 96; canvas.height = 48;
+            const pen = canvas.getContext('2d');
+            pen.fillStyle = 'rgb(30, 60, 200)'; pen.fillRect(0, 0, 96, 48);
+            const png = await new Promise((done) => canvas.toBlob(done, 'image/png'));
+            await navigator.clipboard.write([new ClipboardItem({'image/png': png})]);
+        }"""
+    )
+    page.click('#vqa-image button[aria-label="Paste from clipboard"]')
+    page.wait_for_selector("#vqa-image img", timeout=15_000)
+    _ask_typed(page, "what color is the shape?")
+    picture = _one_picture_for_both(vilt, blip2)
+    assert picture.size == (96, 48)
+    assert all(abs(got - want) < 2 for got, want in zip(_mean_colour(picture), (30, 60, 200)))
     page.close()
 
 
