@@ -341,6 +341,9 @@ def build_demo(
                         # vqa_core's intake could composite or stretch it.
                         image_mode=None,
                         sources=["upload", "webcam", "clipboard"],
+                        # Gradio mirrors the photo it takes, not only the preview: the models
+                        # would read signs backwards and swap left and right.
+                        webcam_options=gr.WebcamOptions(mirror=False),
                         elem_id="vqa-image",
                         height=320,
                     )

@@ -53,17 +53,21 @@ def browser(playwright):
     chromium.close()
 
 
-# The colour the fake camera films: a flat colour survives the trip through YUV 4:2:0,
-# Gradio's mirroring and its lossy capture format, so the test can recognise it.
-CAMERA_COLOUR = (20, 160, 40)
+# What the fake camera films: the left half one flat colour, the right half another. Flat
+# colours survive YUV 4:2:0 and lossy capture, so the test can tell the frame apart from a
+# placeholder, and the halves tell a mirrored photo from a true one.
+CAMERA_LEFT = (20, 160, 40)
+CAMERA_RIGHT = (200, 40, 160)
 
 
-def write_y4m(path: Path, colour: tuple[int, int, int], size=(320, 240), frames=10) -> None:
+def write_y4m(path: Path, size=(320, 240), frames=10) -> None:
     """A still YUV4MPEG2 clip, the format Chromium's fake camera plays from a file."""
     from PIL import Image
 
+    frame = Image.new("RGB", size, CAMERA_RIGHT)
+    frame.paste(CAMERA_LEFT, (0, 0, size[0] // 2, size[1]))
     # Pillow's YCbCr is full range; Chromium reads the clip as video (limited) range.
-    luma, blue, red = Image.new("RGB", size, colour).convert("YCbCr").split()
+    luma, blue, red = frame.convert("YCbCr").split()
     luma = luma.point(lambda v: round(16 + v * 219 / 255)).tobytes()
     half = (size[0] // 2, size[1] // 2)
     chroma = [
@@ -78,9 +82,9 @@ def write_y4m(path: Path, colour: tuple[int, int, int], size=(320, 240), frames=
 
 @pytest.fixture(scope="session")
 def camera_browser(playwright, tmp_path_factory):
-    """Chromium whose camera films CAMERA_COLOUR and whose permission prompt says yes."""
+    """Chromium whose camera films CAMERA_LEFT | CAMERA_RIGHT and whose prompt says yes."""
     clip = tmp_path_factory.mktemp("camera") / "colour.y4m"
-    write_y4m(clip, CAMERA_COLOUR)
+    write_y4m(clip)
     args = [
         *CHROMIUM_ARGS,
         "--use-fake-device-for-media-stream",

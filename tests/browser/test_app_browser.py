@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.browser.conftest import CAMERA_COLOUR
+from tests.browser.conftest import CAMERA_LEFT, CAMERA_RIGHT
 from tests.doubles import RecordingAnswerer
 from vqa_core import Services
 from vqa_core.agreement import summary_line
@@ -132,9 +132,12 @@ def test_webcam_photo_is_answered(camera_browser, serve, tiny_vilt, tiny_blip2):
     page.wait_for_selector("#vqa-image img", timeout=15_000)
     _ask_typed(page, "what color is the shape?")
     photo = _one_picture_for_both(vilt, blip2)
-    # The camera's own frame, not a placeholder: its size and (within lossy capture) colour.
+    # The camera's own frame, not a placeholder (its size and, within lossy capture, its
+    # colours), and not mirrored: a mirrored photo flips text and left/right for the models.
     assert photo.size == (320, 240)
-    assert all(abs(got - want) < 6 for got, want in zip(_mean_colour(photo), CAMERA_COLOUR))
+    left, right = photo.crop((8, 8, 152, 232)), photo.crop((168, 8, 312, 232))
+    for half, colour in ((left, CAMERA_LEFT), (right, CAMERA_RIGHT)):
+        assert all(abs(got - want) < 8 for got, want in zip(_mean_colour(half), colour))
     page.close()
 
 
