@@ -192,6 +192,27 @@ def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(browser, serve, both,
     page.close()
 
 
+CAMERA_LIVE = (
+    "() => [...document.querySelectorAll('#vqa-image video')]"
+    ".some((v) => !!v.srcObject && v.srcObject.active)"
+)
+
+
+def test_kiosk_idle_reset_turns_the_camera_off(camera_browser, serve, both):
+    # A visitor who walks away from a live camera must not leave it filming the next one.
+    url, _ = serve(both, kiosk=True, idle_reset_seconds=3)
+    page = open_page(camera_browser, url)
+    page.click('#vqa-image button[aria-label="Capture from camera"]')
+    page.get_by_role("button", name="Click to Access Webcam").click()
+    page.wait_for_function(CAMERA_LIVE, timeout=15_000)
+    page.wait_for_function(f"() => !({CAMERA_LIVE})()", timeout=15_000)
+    # Off for good: the next visitor has to ask for the camera again.
+    page.wait_for_timeout(1000)
+    assert not page.evaluate(CAMERA_LIVE)
+    assert page.get_by_role("button", name="Click to Access Webcam").is_visible()
+    page.close()
+
+
 def _tab_to(page, selector: str, limit: int = 80) -> None:
     for _ in range(limit):
         page.keyboard.press("Tab")
