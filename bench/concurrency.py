@@ -1,6 +1,7 @@
 """The running app under N = 1, 4, 16 concurrent gradio_client users, batching on vs off.
 
     python bench/concurrency.py [--requests 48] [--users 1,4,16] [--models scratch|demo]
+                                [--client gradio_client|http]
 
 Starts ``python app.py`` twice, with ``--max-batch-size 8`` (batching on) and
 ``--max-batch-size 1`` (off), and drives ``/answer`` (both models) with a fixed total count
@@ -9,11 +10,18 @@ N=16: >= 3x the requests/s of batching off, and p95 no worse than 2x the N=1 lat
 
 Models: the embedded demo models when present (``--models demo``), else mid-size random
 ViLT / BLIP-2 built with vqa_core.scratch (same as bench/answer_overhead.py).
+
+Clients and server share this machine's cores, so each row also prints the CPU time per
+request spent by the app and by the load generator. ``--client http`` drives the same
+endpoint through Gradio's documented HTTP API (upload, call, read the event stream) with
+httpx, a much lighter load generator than ``gradio_client``, to show what the server does
+when the users' machines are not this one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import tempfile
@@ -21,6 +29,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
+import psutil
 from _common import (
     build_scratch_models,
     demo_models_present,
@@ -41,23 +51,62 @@ SECONDS = re.compile(r"(\d+\.\d+)")
 MODEL_SECONDS: list[float] = []  # per request: the models' own time, from the timing lines
 
 
-def drive(url: str, image: str, users: int, total: int) -> tuple[float, list[float]]:
+class GradioClientUser:
+    """One user through gradio_client, as the issue asks."""
+
+    def __init__(self, url: str):
+        self.client = Client(url, verbose=False, download_files=False)
+
+    def ask(self, image: str, question: str) -> list:
+        return list(self.client.predict(handle_file(image), question, 5, 10, 1, api_name="/answer"))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class HttpUser:
+    """One user through Gradio's HTTP API: upload, call /answer, read its event stream."""
+
+    def __init__(self, url: str):
+        self.http = httpx.Client(base_url=url, timeout=300)
+
+    def ask(self, image: str, question: str) -> list:
+        with open(image, "rb") as picture:
+            uploaded = self.http.post("gradio_api/upload", files={"files": picture})
+        uploaded.raise_for_status()
+        file = {"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}}
+        call = self.http.post("gradio_api/call/answer", json={"data": [file, question, 5, 10, 1]})
+        call.raise_for_status()
+        event = None
+        with self.http.stream("GET", f"gradio_api/call/answer/{call.json()['event_id']}") as s:
+            for line in s.iter_lines():
+                if line.startswith("event: "):
+                    event = line[len("event: ") :]
+                elif line.startswith("data: ") and event in ("complete", "error"):
+                    if event == "error":
+                        raise RuntimeError(f"request failed: {line}")
+                    return json.loads(line[len("data: ") :])
+        raise RuntimeError("the event stream ended without a result")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+USERS = {"gradio_client": GradioClientUser, "http": HttpUser}
+
+
+def drive(url: str, image: str, users: int, total: int, kind: str) -> tuple[float, list[float]]:
     per_user = max(1, total // users)
     MODEL_SECONDS.clear()
 
     def user(index: int) -> list[float]:
-        client = Client(url, verbose=False, download_files=False)
+        client = USERS[kind](url)
         latencies = []
         try:
             for j in range(per_user):
                 start = time.perf_counter()
-                _label, vilt_status, _answer, blip2_status, _line = client.predict(
-                    handle_file(image),
-                    QUESTIONS[(index + j) % len(QUESTIONS)],
-                    5,
-                    10,
-                    1,
-                    api_name="/answer",
+                _label, vilt_status, _answer, blip2_status, _line = client.ask(
+                    image, QUESTIONS[(index + j) % len(QUESTIONS)]
                 )
                 latencies.append(time.perf_counter() - start)
                 if vilt_status.startswith("⚠") or blip2_status.startswith("⚠"):
@@ -75,6 +124,11 @@ def drive(url: str, image: str, users: int, total: int) -> tuple[float, list[flo
     return len(latencies) / (time.perf_counter() - start), latencies
 
 
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def percentile(samples: list[float], q: float) -> float:
     return (
         statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
@@ -88,6 +142,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=48, help="total per (N, batching)")
     parser.add_argument("--users", default="1,4,16")
     parser.add_argument("--models", choices=["scratch", "demo"], default=None)
+    parser.add_argument("--client", choices=sorted(USERS), default="gradio_client")
+    parser.add_argument("--max-batch-size", type=int, default=8, help="with batching on")
     args = parser.parse_args()
     users = [int(n) for n in args.users.split(",")]
     use_demo = args.models == "demo" or (args.models is None and demo_models_present())
@@ -102,31 +158,43 @@ def main() -> None:
             model_args = ["--vilt", str(vilt_dir), "--blip2", str(blip2_dir)]
             label = "mid-size random ViLT/BLIP-2 (bench/answer_overhead.py sizes)"
         print(f"machine: {machine_line()}")
-        print(f"models: {label}; {args.requests} /answer requests per row, 640x480 JPEG")
+        print(
+            f"models: {label}; {args.requests} /answer requests per row, 640x480 JPEG; "
+            f"users: {args.client}; batching on = max batch {args.max_batch_size}"
+        )
         print(
             f"{'batching':9} {'N':>3} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
-            f"{'model ms':>9}  (model ms: median time inside the two answer_batch calls)"
+            f"{'model ms':>9} {'app cpu':>8} {'users cpu':>10}"
         )
+        print(
+            "  (model ms: median time inside the two answer_batch calls; "
+            "cpu: CPU ms per request in the app and in the load generator)"
+        )
+        here = psutil.Process()
         table: dict[tuple[bool, int], tuple[float, float, float]] = {}
         for batching in (True, False):
             port = free_port()
             process = start_app(
-                [*model_args, "--device", "cpu", "--max-batch-size", "8" if batching else "1",
+                [*model_args, "--device", "cpu", "--max-batch-size", str(args.max_batch_size) if batching else "1",
                  "--queue-size", "256"],
                 port,
             )  # fmt: skip
             url = f"http://127.0.0.1:{port}/"
             try:
                 wait_until_serving(url, process)
-                drive(url, image, 2, 4)  # warm-up
+                drive(url, image, 2, 4, args.client)  # warm-up
+                server = psutil.Process(process.pid)
                 for n in users:
-                    rps, latencies = drive(url, image, n, args.requests)
+                    app_before, users_before = cpu_seconds(server), cpu_seconds(here)
+                    rps, latencies = drive(url, image, n, args.requests, args.client)
+                    app_ms = (cpu_seconds(server) - app_before) * 1000 / len(latencies)
+                    users_ms = (cpu_seconds(here) - users_before) * 1000 / len(latencies)
                     p50, p95 = percentile(latencies, 50) * 1000, percentile(latencies, 95) * 1000
                     table[(batching, n)] = (rps, p50, p95)
                     model_ms = statistics.median(MODEL_SECONDS) * 1000 if MODEL_SECONDS else 0.0
                     print(
                         f"{'on' if batching else 'off':9} {n:3d} {rps:7.2f} {p50:8.0f} "
-                        f"{p95:8.0f} {model_ms:9.0f}"
+                        f"{p95:8.0f} {model_ms:9.0f} {app_ms:8.0f} {users_ms:10.0f}"
                     )
             finally:
                 stop(process)
