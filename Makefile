@@ -75,6 +75,10 @@ demo-vilt:
 	HF_HUB_OFFLINE=1 $(PY) -m train $(DEMO_VILT_ARGS) --output_dir $(DEMO_VILT_DIR)
 	rm -rf $(DEMO_VILT_DIR)/training_args.bin $(DEMO_VILT_DIR)/checkpoint-*
 
-## demo-models: both embedded demo models (ViLT here, BLIP-2 by train.generative's recipe)
-demo-models: demo-vilt
+.PHONY: demo-blip2
+## demo-blip2: retrain the embedded BLIP-2 demo model (train.generative's recipe, 1 thread)
+demo-blip2:
 	HF_HUB_OFFLINE=1 $(PY) -m train.generative --output_dir vqa_core/demo_models/blip2-easyvqa
+
+## demo-models: both embedded demo models; `make -j2 demo-models` trains them side by side
+demo-models: demo-vilt demo-blip2
