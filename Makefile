@@ -28,8 +28,9 @@ browser-deps:
 run:
 	$(PY) app.py
 
-## test: the whole CPU suite, offline
-test:
+## test: the whole CPU suite, offline; the browser tests' Chromium and axe-core come first
+## (a no-op once installed), so `make install && make test` works on a fresh machine
+test: browser-deps
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 ## test-gpu: the GPU checks alone (they skip without CUDA)
