@@ -44,6 +44,11 @@ def open_page(browser, url, *, locale="en-US", **context):
 def ask_with_enter(page, image: str, question: str) -> None:
     page.locator("#vqa-image input[type=file]").set_input_files(image)
     page.wait_for_selector("#vqa-image img", timeout=15_000)
+    ask_typed(page, question)
+
+
+def ask_typed(page, question: str) -> None:
+    """Type the question about the picture already in place, press Enter, wait for both."""
     box = page.locator("#vqa-question textarea")
     box.fill(question)
     box.press("Enter")
@@ -98,13 +103,6 @@ def test_upload_type_enter_shows_both_answers(browser, serve, both, sample, expe
     page.close()
 
 
-def _ask_typed(page, question: str) -> None:
-    box = page.locator("#vqa-question textarea")
-    box.fill(question)
-    box.press("Enter")
-    page.wait_for_function(ANSWERS_READY, timeout=60_000)
-
-
 def _one_picture_for_both(vilt: RecordingAnswerer, blip2: RecordingAnswerer):
     assert len(vilt.images) == 1 and len(blip2.images) == 1
     assert vilt.images[0].tobytes() == blip2.images[0].tobytes()
@@ -130,7 +128,7 @@ def test_webcam_photo_is_answered(camera_browser, serve, tiny_vilt, tiny_blip2):
     )
     page.get_by_role("button", name="capture photo").first.click()
     page.wait_for_selector("#vqa-image img", timeout=15_000)
-    _ask_typed(page, "what color is the shape?")
+    ask_typed(page, "what color is the shape?")
     photo = _one_picture_for_both(vilt, blip2)
     # The camera's own frame, not a placeholder (its size and, within lossy capture, its
     # colours), and not mirrored: a mirrored photo flips text and left/right for the models.
@@ -158,7 +156,7 @@ def test_pasted_picture_is_answered(browser, serve, tiny_vilt, tiny_blip2):
     )
     page.click('#vqa-image button[aria-label="Paste from clipboard"]')
     page.wait_for_selector("#vqa-image img", timeout=15_000)
-    _ask_typed(page, "what color is the shape?")
+    ask_typed(page, "what color is the shape?")
     picture = _one_picture_for_both(vilt, blip2)
     assert picture.size == (96, 48)
     assert all(abs(got - want) < 2 for got, want in zip(_mean_colour(picture), (30, 60, 200)))
