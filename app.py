@@ -58,6 +58,8 @@ DEFAULT_IDLE_RESET_SECONDS = 90
 DEFAULT_MAX_BATCH_SIZE = 8
 DEFAULT_QUEUE_SIZE = 32
 MAX_FILE_SIZE = "10mb"
+# Suffixes of HEIF pictures (iPhones save .heic), which most browsers cannot draw.
+HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
 IMAGE_LABEL = "Image (upload, camera or paste)"
 # Gradio's Examples table shows I18n headers as raw keys, so its headers are plain text.
 EXAMPLE_HEADERS = ["Image", "Question"]
@@ -232,11 +234,31 @@ class VQAHandlers:
 
     def reset(self, image: str | None):
         """Back to the start screen; in kiosk mode this session's upload is deleted too."""
+        self._forget(image)
+        return (None, "", None, "", "", "", "")
+
+    def browser_preview(self, image: str | None):
+        """A HEIC upload (an iPhone's own format) swapped for a picture any browser can draw.
+
+        Only Safari draws HEIC; elsewhere the preview is a broken icon. The swap is the
+        intake's own RGB picture, which Gradio stores losslessly (the Image's format is PNG),
+        so the models see the same pixels either way.
+        """
+        if not image or Path(image).suffix.lower() not in HEIF_SUFFIXES:
+            return gr.skip()
+        try:
+            picture = load_image(image)
+        except VQAError:
+            return gr.skip()  # the answer columns explain it when the question is asked
+        self._forget(image)
+        return picture
+
+    def _forget(self, image: str | None) -> None:
+        """In kiosk mode, delete an upload of this session now rather than at cache expiry."""
         if self.cache_dir is not None and image:
             path = Path(image).resolve()
             if path.is_relative_to(self.cache_dir):
                 path.unlink(missing_ok=True)
-        return (None, "", None, "", "", "", "")
 
 
 def lenient_image(image: gr.Image) -> gr.Image:
@@ -344,6 +366,8 @@ def build_demo(
                         # Gradio mirrors the photo it takes, not only the preview: the models
                         # would read signs backwards and swap left and right.
                         webcam_options=gr.WebcamOptions(mirror=False),
+                        # Only for pictures the app hands back (HEIC previews): lossless.
+                        format="png",
                         elem_id="vqa-image",
                         height=320,
                     )
@@ -457,6 +481,13 @@ def build_demo(
             **batch,
         )
 
+        image.upload(
+            handlers.browser_preview,
+            inputs=[image],
+            outputs=[image],
+            api_name="preview",
+            queue=False,
+        )
         reset.click(
             handlers.reset,
             inputs=[image],

@@ -135,7 +135,9 @@ def test_api_explains_unreadable_and_oversized_uploads(recorded, tmp_path):
 def test_uploads_reach_the_intake_untouched(recorded, tmp_path):
     """Gradio's Image converts non-RGB uploads itself unless told not to: alpha would be
     dropped (transparent areas turn black, not white) and 16-bit grey would clip to white,
-    before vqa_core's intake could see the file."""
+    before vqa_core's intake could see the file. HEIC, which Pillow alone cannot open,
+    must get through Gradio to the intake too."""
+    import pillow_heif
     from PIL import Image
 
     from vqa_core import load_image
@@ -149,7 +151,9 @@ def test_uploads_reach_the_intake_untouched(recorded, tmp_path):
     grey.paste(9000, (0, 0, 32, 64))
     grey_path = tmp_path / "scan16.png"
     grey.save(grey_path)
-    for path in (logo_path, grey_path):
+    phone_path = tmp_path / "phone.heic"  # an iPhone's own format
+    pillow_heif.from_pillow(logo.convert("RGB")).save(phone_path, quality=90)
+    for path in (logo_path, grey_path, phone_path):
         vilt.images.clear()
         blip2.images.clear()
         client.predict(handle_file(str(path)), "what color is it?", 3, 5, 1, api_name="/answer")
@@ -157,6 +161,28 @@ def test_uploads_reach_the_intake_untouched(recorded, tmp_path):
         assert [image.tobytes() for image in vilt.images] == [expected]
         assert [image.tobytes() for image in blip2.images] == [expected]
     assert load_image(str(logo_path)).getpixel((90, 30)) == (255, 255, 255)
+
+
+def test_heic_preview_swaps_in_the_intake_picture_and_kiosk_deletes_it(tiny_vilt, tmp_path):
+    import gradio as gr
+    import pillow_heif
+    from PIL import Image
+
+    from vqa_core import load_image
+
+    heic = tmp_path / "phone.heic"
+    pillow_heif.from_pillow(Image.new("RGB", (40, 30), (10, 120, 200))).save(heic, quality=90)
+    picture = load_image(heic)
+    png = tmp_path / "plain.png"
+    picture.save(png)
+    kiosk = vqa_app.VQAHandlers(Services(vilt=tiny_vilt), cache_dir=str(tmp_path))
+    assert kiosk.browser_preview(str(png)) == gr.skip() and png.exists()  # browsers draw PNG
+    swapped = kiosk.browser_preview(str(heic))
+    assert swapped.tobytes() == picture.tobytes()
+    assert not heic.exists()  # kiosk mode keeps no copy beyond the one on screen
+    broken = tmp_path / "broken.heic"
+    broken.write_bytes(b"not a picture")
+    assert kiosk.browser_preview(str(broken)) == gr.skip()  # the answers will explain it
 
 
 def test_sixteen_concurrent_calls_are_batched(recorded, easy_vqa_sample):

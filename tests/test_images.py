@@ -87,6 +87,21 @@ def test_normal_size_images_are_untouched():
     assert load_image(image).tobytes() == image.tobytes()
 
 
+def test_heic_phone_photo_is_read():
+    # iPhones save HEIC; Pillow alone cannot open it. Encoded without registering the
+    # Pillow plugin, so only vqa_core's own registration can make this pass.
+    import pillow_heif
+
+    photo = Image.new("RGB", (64, 48), (200, 30, 30))
+    photo.paste((30, 30, 200), (32, 0, 64, 48))
+    buffer = io.BytesIO()
+    pillow_heif.from_pillow(photo).save(buffer, quality=95)
+    loaded = load_image(buffer.getvalue())
+    assert loaded.mode == "RGB" and loaded.size == (64, 48)
+    for x, colour in ((8, (200, 30, 30)), (56, (30, 30, 200))):
+        assert all(abs(a - b) < 12 for a, b in zip(loaded.getpixel((x, 24)), colour))
+
+
 def test_pixel_cap_rejects_decompression_bombs():
     header_only = _png_bytes(Image.new("L", (2000, 2000)))
     with pytest.raises(ImageInputError, match="megapixels"):

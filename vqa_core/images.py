@@ -8,6 +8,7 @@ transparent, CMYK, 16-bit, animated, truncated, enormous, or 50 times wider than
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -47,9 +48,24 @@ _BACKGROUND = (255, 255, 255)
 _URL_PREFIXES = ("http://", "https://", "ftp://", "data:", "file://")
 
 
+@functools.cache
+def _readable_formats() -> str:
+    """Register the formats Pillow lacks (once, on first use) and name what can be read."""
+    formats = "JPEG, PNG, GIF, WebP, BMP, TIFF"
+    try:
+        # iPhones save HEIC by default; pillow-heif is in requirements.txt, but vqa_core
+        # still reads every other format without it.
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return formats
+    register_heif_opener()
+    return formats + ", HEIC"
+
+
 def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
+    readable = _readable_formats()
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
@@ -79,7 +95,7 @@ def _open(source: ImageSource) -> Image.Image:
         ) from err
     except UnidentifiedImageError as err:
         raise ImageInputError(
-            "This file is not an image that can be read (supported: JPEG, PNG, GIF, WebP, BMP, TIFF)."
+            f"This file is not an image that can be read (supported: {readable})."
         ) from err
     except OSError as err:
         raise ImageInputError(f"The image could not be read: {err}.") from err

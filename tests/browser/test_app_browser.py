@@ -163,6 +163,30 @@ def test_pasted_picture_is_answered(browser, serve, tiny_vilt, tiny_blip2):
     page.close()
 
 
+def test_heic_upload_is_shown_and_answered(browser, serve, tiny_vilt, tiny_blip2, tmp_path):
+    # Chromium cannot draw HEIC, an iPhone's own format: the app swaps in a picture it can.
+    import pillow_heif
+    from PIL import Image
+
+    from vqa_core import load_image
+
+    photo = tmp_path / "phone.heic"
+    pillow_heif.from_pillow(Image.new("RGB", (64, 48), (200, 30, 30))).save(photo, quality=90)
+    vilt, blip2 = RecordingAnswerer(tiny_vilt), RecordingAnswerer(tiny_blip2)
+    url, _ = serve(Services(vilt=vilt, blip2=blip2))
+    page = open_page(browser, url)
+    page.locator("#vqa-image input[type=file]").set_input_files(str(photo))
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#vqa-image img');"
+        " return !!img && img.complete && img.naturalWidth === 64; }",
+        timeout=15_000,
+    )
+    ask_typed(page, "what color is the shape?")
+    # The models see exactly what the intake makes of the phone's file.
+    assert _one_picture_for_both(vilt, blip2).tobytes() == load_image(photo).tobytes()
+    page.close()
+
+
 def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(browser, serve, both, sample, artifacts):
     url, _ = serve(both, kiosk=True, idle_reset_seconds=3)
     page = open_page(browser, url)
