@@ -100,6 +100,10 @@ def test_heic_phone_photo_is_read():
     assert loaded.mode == "RGB" and loaded.size == (64, 48)
     for x, colour in ((8, (200, 30, 30)), (56, (30, 30, 200))):
         assert all(abs(a - b) < 12 for a, b in zip(loaded.getpixel((x, 24)), colour))
+    data = buffer.getvalue()
+    for cut in (len(data) // 3, len(data) * 2 // 3):  # a phone photo half-sent
+        with pytest.raises(ImageInputError):
+            load_image(data[:cut])
 
 
 def test_pixel_cap_rejects_decompression_bombs():
