@@ -82,6 +82,22 @@ def test_large_jpeg_is_downscaled_early():
     assert abs(loaded.size[0] / loaded.size[1] - 1.5) < 0.02
 
 
+@pytest.mark.parametrize(
+    ("size", "vilt_size"),
+    [((4032, 3024), (384, 512)), ((3024, 4032), (384, 512)), ((4000, 2250), (360, 640))],
+)
+def test_phone_jpeg_decodes_at_the_smallest_scale_that_covers_vilt(size, vilt_size):
+    # (ViLT's short/long side for that shape: 384 and at most 640.) At 1/8 scale a 4:3 photo
+    # still gives ViLT 378 of its 384 rows; a 16:9 one would give 281 of 360, so it takes 1/4.
+    image = Image.new("RGB", size, (90, 140, 200))
+    loaded = load_image(_png_bytes(image, "JPEG", quality=80))
+    short, long = sorted(loaded.size)
+    assert short >= 0.95 * vilt_size[0] and long >= 0.95 * vilt_size[1]
+    # The next DCT scale down would not cover it, so this is the cheapest decode that does.
+    assert short / 2 < 0.95 * vilt_size[0] or long / 2 < 0.95 * vilt_size[1]
+    assert abs(loaded.size[0] / loaded.size[1] - size[0] / size[1]) < 0.02
+
+
 def test_normal_size_images_are_untouched():
     image = Image.effect_noise((640, 480), 40).convert("RGB")
     assert load_image(image).tobytes() == image.tobytes()

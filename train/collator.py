@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from transformers import ViltProcessor
 
 from train.data import soft_target_vector
+from vqa_core.pixels import vilt_pixel_inputs
 
 __all__ = ["ViltVqaCollator"]
 
@@ -19,17 +21,22 @@ class ViltVqaCollator:
     processor: ViltProcessor
     label2id: dict[str, int]
     max_length: int
+    pixel_inputs: Callable = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The app's own image path (vqa_core.pixels), so the model trains on the pixels it serves.
+        self.pixel_inputs = vilt_pixel_inputs(self.processor.image_processor)
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         images = [example["image"].convert("RGB") for example in examples]
-        batch = self.processor(
-            images=images,
-            text=[example["question"] for example in examples],
+        batch = self.processor.tokenizer(
+            [example["question"] for example in examples],
             padding="longest",
             truncation=True,
             max_length=self.max_length,
             return_tensors="pt",
         )
+        batch.update(self.pixel_inputs(images))
         batch["labels"] = torch.tensor(
             [
                 soft_target_vector(

@@ -38,11 +38,15 @@ DEFAULT_MAX_SIDE = 1280
 # down to multiples of 32: past about 20:1 the short side rounds to 0 and it raises.
 # Padding beyond 4:1 keeps every shape answerable with a margin.
 MAX_ASPECT_RATIO = 4.0
-# JPEG draft decoding only has to keep what a processor will use: ViLT resizes the short side
-# to 384 with the long side at most 640, BLIP-2 to 224x224. Asking the decoder for at least
-# 640 px on both sides picks 1/4 scale for a 12 MP photo (1000x750) instead of 1/2
-# (2000x1500), which also spares the 2000 -> 1280 resize: measured in bench/phone_photo_intake.py.
-JPEG_DRAFT_SIDE = 640
+# What the models keep of a picture: ViLT scales the short side to 384 with the long side at
+# most 640, BLIP-2 squeezes it to 224x224. A large JPEG is decoded at the smallest DCT scale
+# (1/2, 1/4 or 1/8) that still covers ViLT's size, give or take JPEG_DRAFT_SLACK: a 12 MP photo
+# then decodes at 1/8 (500x375, stretched 2.4% to ViLT's 384 rows) rather than at 1/4
+# (1000x750), which costs 4-5 ms more to decode and 4x the pixels to resize, for detail the
+# model throws away. Measured in bench/phone_photo_intake.py.
+VILT_SHORT_SIDE = 384
+VILT_LONG_SIDE = 640
+JPEG_DRAFT_SLACK = 0.95
 
 _BACKGROUND = (255, 255, 255)
 _URL_PREFIXES = ("http://", "https://", "ftp://", "data:", "file://")
@@ -133,6 +137,13 @@ def _pad_extreme_aspect(image: Image.Image, max_ratio: float) -> Image.Image:
     return canvas
 
 
+def _jpeg_draft_size(width: int, height: int) -> tuple[int, int]:
+    """The smallest size a JPEG draft may decode to and still cover what ViLT looks at."""
+    scale = min(VILT_SHORT_SIDE / min(width, height), VILT_LONG_SIDE / max(width, height), 1.0)
+    scale *= JPEG_DRAFT_SLACK
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
 def load_image(
     source: ImageSource,
     *,
@@ -157,11 +168,9 @@ def load_image(
         if getattr(image, "is_animated", False):
             image.seek(0)
         if max_side and image.format == "JPEG" and max(width, height) > max_side:
-            # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT: far cheaper than
-            # decoding 12 MP and resizing afterwards. The scale keeps both sides at least
-            # draft_side, so the models still downscale (never upscale) what they get.
-            draft_side = min(max_side, JPEG_DRAFT_SIDE)
-            image.draft("RGB", (draft_side, draft_side))
+            # Decode straight from the DCT at reduced scale: far cheaper than decoding every
+            # pixel and resizing afterwards.
+            image.draft("RGB", _jpeg_draft_size(width, height))
         image.load()
         image = ImageOps.exif_transpose(image) or image
         image = _to_rgb(image)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from PIL import Image
 from transformers import ViltForQuestionAnswering, ViltProcessor
 
 from ._runtime import load_errors, model_errors, pair_batch, timed
 from .images import ImageSource, load_image
+from .pixels import vilt_pixel_inputs
 from .placement import Placement, resolve_placement
 from .questions import clean_question
 
@@ -72,10 +74,12 @@ class ViltAnswerer:
     placement: Placement
     name: str = "ViLT"
     labels: list[str] = field(init=False)
+    pixel_inputs: Callable[[Sequence[Image.Image]], dict] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         id2label = self.model.config.id2label
         self.labels = [str(id2label[i]) for i in range(len(id2label))]
+        self.pixel_inputs = vilt_pixel_inputs(self.processor.image_processor)
 
     @classmethod
     def from_pretrained(
@@ -100,14 +104,16 @@ class ViltAnswerer:
         top_k = max(1, min(int(top_k), len(self.labels)))
         lengths = [len(ids) for ids in self.processor.tokenizer(texts)["input_ids"]]
         with timed() as watch, model_errors("ViLT"), torch.inference_mode():
-            inputs = self.processor(
-                images=pictures,
-                text=texts,
+            # What ViltProcessor does, with the images on torch's kernels (vqa_core.pixels).
+            inputs = self.processor.tokenizer(
+                texts,
                 padding=True,
                 truncation=True,
                 max_length=self.max_text_length,
                 return_tensors="pt",
-            ).to(self.placement.device)
+            )
+            inputs.update(self.pixel_inputs(pictures))
+            inputs = inputs.to(self.placement.device)
             inputs["pixel_values"] = inputs["pixel_values"].to(self.placement.dtype)
             logits = self.model(**inputs).logits
             scores, indices = torch.sigmoid(logits.float()).topk(top_k, dim=-1)
