@@ -6,7 +6,8 @@ Both sides run the same model object on the same 640x480 picture and question, i
 round by round. The plain recipe is the one every model card shows:
 ViLT: processor -> model -> sigmoid -> top-k; BLIP-2: processor -> generate -> decode.
 vqa_core adds image intake (EXIF, mode, size caps), question cleaning, truncation
-bookkeeping and error translation. Target: ours/plain <= 1.05.
+bookkeeping and error translation, and saves ViLT's Pillow resize (its images go through
+vqa_core.pixels on torch's kernels), so ViLT can come out below 1. Target: ours/plain <= 1.05.
 
 The models are mid-size random ones built with vqa_core.scratch and loaded back through
 ``from_pretrained``: overhead is a per-request constant, so a model smaller than ViLT-B/32
