@@ -33,6 +33,19 @@ def test_exif_orientation_is_applied():
         _png_bytes(image, "JPEG", exif=exif.tobytes())))).size  # fmt: skip
 
 
+def test_phone_photo_held_upright_is_drafted_then_rotated():
+    # Phones store a portrait shot as landscape pixels plus "rotate 90 clockwise" (6); the draft
+    # decode must keep that: the stored left half (blue) becomes the top once upright.
+    image = Image.new("RGB", (4032, 3024), (200, 20, 20))
+    image.paste((20, 20, 200), (0, 0, 2016, 3024))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    loaded = load_image(_png_bytes(image, "JPEG", quality=85, exif=exif.tobytes()))
+    assert loaded.size == (378, 504)
+    top, bottom = loaded.getpixel((189, 60)), loaded.getpixel((189, 440))
+    assert top[2] > 150 > top[0] and bottom[0] > 150 > bottom[2]
+
+
 def test_transparent_png_is_composited_on_white():
     image = Image.new("RGBA", (8, 8), (255, 0, 0, 0))  # fully transparent red
     loaded = load_image(_png_bytes(image))
