@@ -1,7 +1,7 @@
 """The running app under N = 1, 4, 16 concurrent gradio_client users, batching on vs off.
 
-    python bench/concurrency.py [--requests 48] [--users 1,4,16] [--models scratch|demo]
-                                [--client gradio_client|http]
+    python bench/concurrency.py [--requests 48] [--users 1,4,16] [--client gradio_client|http]
+                                [--models scratch|demo|full-size [--dtype bfloat16]]
 
 Starts ``python app.py`` twice, with ``--max-batch-size 8`` (batching on) and
 ``--max-batch-size 1`` (off), and drives ``/answer`` (both models) with a fixed total count
@@ -9,7 +9,11 @@ of requests spread over N concurrent users: requests/s and p50/p95 latency. Targ
 N=16: >= 3x the requests/s of batching off, and p95 no worse than 2x the N=1 latency.
 
 Models: the embedded demo models when present (``--models demo``), else mid-size random
-ViLT / BLIP-2 built with vqa_core.scratch (same as bench/answer_overhead.py).
+ViLT / BLIP-2 built with vqa_core.scratch (same as bench/answer_overhead.py). ``--models
+full-size`` serves random ViLT-B/32 and BLIP-2 OPT-2.7B widths at bench/full_size.py's
+``--quick`` depth (ViT-g 8/39, OPT 8/32 layers; about 2 GB in bf16), answers forced to 10
+tokens: the real models' compute, which on a CPU scales with batch size very differently
+from the small ones. ``--dtype`` is handed to the app (``auto``: fp32 on CPU).
 
 Clients and server share this machine's cores, so each row also prints the CPU time per
 request spent by the app and by the load generator. ``--client http`` drives the same
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import torch
 from _common import (
     build_scratch_models,
     demo_models_present,
@@ -141,7 +146,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=48, help="total per (N, batching)")
     parser.add_argument("--users", default="1,4,16")
-    parser.add_argument("--models", choices=["scratch", "demo"], default=None)
+    parser.add_argument("--models", choices=["scratch", "demo", "full-size"], default=None)
+    parser.add_argument("--dtype", default="auto", help="the app's --dtype")
     parser.add_argument("--client", choices=sorted(USERS), default="gradio_client")
     parser.add_argument("--max-batch-size", type=int, default=8, help="with batching on")
     args = parser.parse_args()
@@ -151,7 +157,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         image = str(Path(folder) / "photo.jpg")
         photo_like(640, 480).save(image, quality=90)
-        if use_demo:
+        if args.models == "full-size":
+            from full_size import save_servable_checkpoints
+
+            vilt_dir, blip2_dir = save_servable_checkpoints(
+                Path(folder), vision_layers=8, opt_layers=8, new_tokens=10,
+                dtype=torch.bfloat16 if args.dtype in ("bfloat16", "bf16") else torch.float32,
+            )  # fmt: skip
+            model_args = ["--vilt", str(vilt_dir), "--blip2", str(blip2_dir)]
+            label = "full-width random ViLT-B/32 + BLIP-2 OPT-2.7B (ViT-g 8/39, OPT 8/32 layers)"
+        elif use_demo:
             model_args, label = ["--vilt", "demo", "--blip2", "demo"], "embedded demo models"
         else:
             vilt_dir, blip2_dir = build_scratch_models(Path(folder), VILT_MID, BLIP2_MID)
@@ -160,7 +175,8 @@ def main() -> None:
         print(f"machine: {machine_line()}")
         print(
             f"models: {label}; {args.requests} /answer requests per row, 640x480 JPEG; "
-            f"users: {args.client}; batching on = max batch {args.max_batch_size}"
+            f"users: {args.client}; batching on = max batch {args.max_batch_size}; "
+            f"app --dtype {args.dtype}"
         )
         print(
             f"{'batching':9} {'N':>3} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
@@ -175,7 +191,7 @@ def main() -> None:
         for batching in (True, False):
             port = free_port()
             process = start_app(
-                [*model_args, "--device", "cpu", "--max-batch-size", str(args.max_batch_size) if batching else "1",
+                [*model_args, "--device", "cpu", "--dtype", args.dtype, "--max-batch-size", str(args.max_batch_size) if batching else "1",
                  "--queue-size", "256"],
                 port,
             )  # fmt: skip

@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 from _common import default_device, machine_line
@@ -100,6 +101,68 @@ def blip2_opt27b_config(vision_layers: int = 39, opt_layers: int = 32) -> Blip2C
         num_query_tokens=32,
         image_token_index=IMAGE_TOKEN_ID,
     )
+
+
+def save_servable_checkpoints(
+    folder: Path, *, vision_layers: int, opt_layers: int, new_tokens: int, dtype: torch.dtype
+) -> tuple[Path, Path]:
+    """ViLT-B/32 and BLIP-2 OPT-2.7B (at the given depth), random, saved for ``app.py``.
+
+    The app needs tokenizers and processors, so both get vqa_core.scratch's small ones trained
+    on easy-VQA text. ViLT keeps its real compute (embedding lookups cost the same for any
+    vocabulary); BLIP-2's language-model head covers that tokenizer's ~1,000 tokens instead of
+    OPT's 50,272, which drops about a sixth of each generated token's work at --quick depth
+    (a part that batching would speed up, so batching's gain is if anything understated).
+    ``min_new_tokens`` in the saved generation config keeps answers at ``new_tokens``.
+    """
+    from _common import easy_vqa_texts
+
+    from vqa_core.scratch import Blip2Size, ViltSize, build_blip2, build_vilt
+
+    torch.manual_seed(0)
+    questions, answers = easy_vqa_texts()
+    b32 = vilt_b32_config()
+    vilt, vilt_processor = build_vilt(
+        questions,
+        answers,
+        size=ViltSize(
+            hidden_size=b32.hidden_size,
+            num_hidden_layers=b32.num_hidden_layers,
+            num_attention_heads=b32.num_attention_heads,
+            intermediate_size=b32.intermediate_size,
+            patch_size=b32.patch_size,
+            image_size=b32.image_size,
+        ),
+    )
+    vilt.to(dtype).save_pretrained(folder / "vilt")
+    vilt_processor.save_pretrained(folder / "vilt")
+    del vilt
+
+    texts = [f"Question: {q} Answer: {a}" for q, a in zip(questions, answers)]
+    # Only the processor is kept: its tokenizer, 224 px images and 32 query tokens.
+    _, blip2_processor = build_blip2(
+        texts, size=Blip2Size(image_size=224, patch_size=14, num_query_tokens=32)
+    )
+    tokenizer = blip2_processor.tokenizer
+    config = blip2_opt27b_config(vision_layers, opt_layers)
+    config.text_config.vocab_size = len(tokenizer)
+    config.text_config.pad_token_id = tokenizer.pad_token_id
+    config.text_config.bos_token_id = tokenizer.bos_token_id
+    config.text_config.eos_token_id = tokenizer.eos_token_id
+    config.image_token_index = tokenizer.convert_tokens_to_ids("<image>")
+    torch.set_default_dtype(dtype)
+    try:
+        blip2 = Blip2ForConditionalGeneration(config).eval()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    generation = blip2.generation_config
+    generation.pad_token_id = tokenizer.pad_token_id
+    generation.bos_token_id = tokenizer.bos_token_id
+    generation.eos_token_id = tokenizer.eos_token_id
+    generation.min_new_tokens = new_tokens
+    blip2.save_pretrained(folder / "blip2")
+    blip2_processor.save_pretrained(folder / "blip2")
+    return folder / "vilt", folder / "blip2"
 
 
 def peak_memory_mb(device: str) -> float:
