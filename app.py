@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,10 @@ DEFAULT_QUEUE_SIZE = 32
 MAX_FILE_SIZE = "10mb"
 # Suffixes of HEIF pictures (iPhones save .heic), which most browsers cannot draw.
 HEIF_SUFFIXES = frozenset({".heic", ".heif", ".hif"})
+# In kiosk mode a swapped-out HEIC original (which carries the phone's EXIF, location
+# included) is deleted this long after the swap, not at once: an Ask pressed while the swap
+# was on its way still names the original and must find it.
+HEIC_ORIGINAL_GRACE_SECONDS = 30.0
 IMAGE_LABEL = "Image (upload, camera or paste)"
 # Gradio's Examples table shows I18n headers as raw keys, so its headers are plain text.
 EXAMPLE_HEADERS = ["Image", "Question"]
@@ -109,10 +114,17 @@ def _warn(text: str) -> str:
 class VQAHandlers:
     """The functions the events call, bound to one set of loaded services."""
 
-    def __init__(self, services: Services, *, cache_dir: str | None = None):
+    def __init__(
+        self,
+        services: Services,
+        *,
+        cache_dir: str | None = None,
+        original_grace_seconds: float = HEIC_ORIGINAL_GRACE_SECONDS,
+    ):
         self.services = services
         # Set in kiosk mode: uploads under this folder are deleted on reset.
         self.cache_dir = Path(cache_dir).resolve() if cache_dir else None
+        self.original_grace_seconds = original_grace_seconds
 
     # ViLT ------------------------------------------------------------------------------
     def answer_vilt(
@@ -250,7 +262,10 @@ class VQAHandlers:
             picture = load_image(image)
         except VQAError:
             return gr.skip()  # the answer columns explain it when the question is asked
-        self._forget(image)
+        if self.cache_dir is not None:
+            forget = threading.Timer(self.original_grace_seconds, self._forget, args=(image,))
+            forget.daemon = True
+            forget.start()
         return picture
 
     def _forget(self, image: str | None) -> None:
