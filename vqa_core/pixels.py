@@ -5,14 +5,13 @@ torch's antialiased bicubic kernel (through torchvision), then rescales and norm
 float pass; the fallback does the same steps in Pillow and numpy. torchvision does not import
 beside the CPU torch wheel this project installs, so transformers falls back to Pillow, whose
 bicubic resize alone takes 4-7 ms per photo on a 2-core CPU (bench/phone_photo_intake.py). The
-steps below are the default back end's, on torch alone: under 1.5 ms for the same photo.
+steps below are the default back end's, on torch alone: about 2 ms for the same photo, all in.
 
 Against the Pillow fallback the output shapes and pixel masks are identical; where a resize
 happens, the two round their fixed-point filter weights differently, so pixel values differ by
 a grey level (at most two) on well under 1% of pixels; with no resize they agree to float
-rounding (tests/test_pixels.py). Training
-(``train.collator``) uses this same transform, so a model sees the same pixels in training and
-in the app.
+rounding (tests/test_pixels.py). Training (``train.collator``) uses this same transform, so a
+model sees the same pixels in training and in the app.
 """
 
 from __future__ import annotations
