@@ -252,3 +252,41 @@ def test_demo_vilt_answers_through_the_plain_recipe(demo_subset):
         correct += sum(p == answers[0] for p, answers in zip(predicted, rows["answers"]))
     assert 100 * correct / len(demo_subset) >= DEMO_VILT_FLOOR, correct
     assert sum(p.stat().st_size for p in DEMO_VILT.iterdir()) < 20 * 2**20
+
+
+def test_demo_vilt_answers_photos_as_the_plain_recipe_does(demo_subset):
+    # Normal-size uploads take vqa_core's own pixel path (vqa_core.pixels, not the Pillow
+    # processor): the answers must not move. The easy-VQA pictures blown up to 480x480 JPEGs
+    # are resized by both paths (to the model's 64 px), unlike the 64 px originals.
+    import io
+
+    from PIL import Image
+    from transformers import ViltForQuestionAnswering, ViltProcessor
+
+    from vqa_core import ViltAnswerer
+
+    rows = demo_subset.select(range(300))
+    photos = []
+    for image in rows["image"]:
+        buffer = io.BytesIO()
+        image.convert("RGB").resize((480, 480), Image.Resampling.BICUBIC).save(buffer, "JPEG")
+        photos.append(buffer.getvalue())
+    ours = [
+        result.best
+        for result in ViltAnswerer.from_pretrained(str(DEMO_VILT), device="cpu").answer_batch(
+            photos, list(rows["question"]), top_k=1
+        )
+    ]
+    processor = ViltProcessor.from_pretrained(DEMO_VILT)
+    model = ViltForQuestionAnswering.from_pretrained(DEMO_VILT).eval()
+    inputs = processor(
+        images=[Image.open(io.BytesIO(photo)).convert("RGB") for photo in photos],
+        text=list(rows["question"]),
+        padding=True,
+        return_tensors="pt",
+    )
+    with torch.inference_mode():
+        plain = [model.config.id2label[i] for i in model(**inputs).logits.argmax(-1).tolist()]
+    assert ours == plain
+    right = sum(answer == answers[0] for answer, answers in zip(ours, rows["answers"]))
+    assert 100 * right / len(rows) >= DEMO_VILT_FLOOR
