@@ -12,8 +12,8 @@ Models: the embedded demo models when present (``--models demo``), else mid-size
 ViLT / BLIP-2 built with vqa_core.scratch (same as bench/answer_overhead.py). ``--models
 full-size`` serves random ViLT-B/32 and BLIP-2 OPT-2.7B widths at bench/full_size.py's
 ``--quick`` depth (ViT-g 8/39, OPT 8/32 layers; about 2 GB in bf16), answers forced to 10
-tokens: the real models' compute, which on a CPU scales with batch size very differently
-from the small ones. ``--dtype`` is handed to the app (``auto``: fp32 on CPU).
+tokens: the real models' mix of image encoding and decoding per request. ``--dtype`` is
+handed to the app (``auto``: fp32 on CPU).
 
 Clients and server share this machine's cores, so each row also prints the CPU time per
 request spent by the app and by the load generator. ``--client http`` drives the same
