@@ -35,7 +35,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-import torch
 from _common import (
     build_scratch_models,
     demo_models_present,
@@ -48,6 +47,8 @@ from _common import (
 )
 from answer_overhead import BLIP2_MID, VILT_MID
 from gradio_client import Client, handle_file
+
+from vqa_core import resolve_placement
 
 QUESTIONS = ["what shape is in the image?", "what color is the shape?", "is there a circle?"]
 
@@ -162,7 +163,8 @@ def main() -> None:
 
             vilt_dir, blip2_dir = save_servable_checkpoints(
                 Path(folder), vision_layers=8, opt_layers=8, new_tokens=10,
-                dtype=torch.bfloat16 if args.dtype in ("bfloat16", "bf16") else torch.float32,
+                # Saved in the precision the app will run them in, resolved as the app does.
+                dtype=resolve_placement("cpu", args.dtype).dtype,
             )  # fmt: skip
             model_args = ["--vilt", str(vilt_dir), "--blip2", str(blip2_dir)]
             label = "full-width random ViLT-B/32 + BLIP-2 OPT-2.7B (ViT-g 8/39, OPT 8/32 layers)"
