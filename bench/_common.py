@@ -121,7 +121,7 @@ def easy_vqa_texts(limit: int = 3000) -> tuple[list[str], list[str]]:
 
 def build_scratch_models(folder: Path, vilt_size=None, blip2_size=None) -> tuple[Path, Path]:
     """Random ViLT and BLIP-2 saved with save_pretrained, loadable by path like a checkpoint."""
-    from vqa_core.scratch import Blip2Size, ViltSize, build_blip2, build_vilt
+    from train.builders import Blip2Size, ViltSize, build_blip2, build_vilt
 
     torch.manual_seed(0)
     questions, answers = easy_vqa_texts()

@@ -9,7 +9,7 @@ vqa_core adds image intake (EXIF, mode, size caps), question cleaning, truncatio
 bookkeeping and error translation, and saves ViLT's Pillow resize (its images go through
 vqa_core.pixels on torch's kernels), so ViLT can come out below 1. Target: ours/plain <= 1.05.
 
-The models are mid-size random ones built with vqa_core.scratch and loaded back through
+The models are mid-size random ones built with train.builders and loaded back through
 ``from_pretrained``: overhead is a per-request constant, so a model smaller than ViLT-B/32
 makes it look *larger*, not smaller.
 """
@@ -29,8 +29,8 @@ from _common import (
     side_by_side,
 )
 
+from train.builders import Blip2Size, ViltSize, build_blip2, build_vilt
 from vqa_core import Blip2Answerer, ViltAnswerer
-from vqa_core.scratch import Blip2Size, ViltSize, build_blip2, build_vilt
 
 QUESTION = "What shape is in the image?"
 MAX_NEW_TOKENS = 10

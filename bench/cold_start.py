@@ -3,7 +3,7 @@
     python bench/cold_start.py [--repeats 3] [--models demo|scratch]
 
 Each round starts a fresh ``python app.py`` (the embedded default when the demo models are
-present, else small random models built with vqa_core.scratch and named by folder), waits
+present, else small random models built with train.builders and named by folder), waits
 until the page is served, then asks one question through ``/answer``. Printed per round:
 process start -> page served, -> first answer (both models), and that first answer's own
 latency against a warm second one, which is what a visitor waits beyond start-up.

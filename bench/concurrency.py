@@ -9,7 +9,7 @@ of requests spread over N concurrent users: requests/s and p50/p95 latency. Targ
 N=16: >= 3x the requests/s of batching off, and p95 no worse than 2x the N=1 latency.
 
 Models: the embedded demo models when present (``--models demo``), else mid-size random
-ViLT / BLIP-2 built with vqa_core.scratch (same as bench/answer_overhead.py). ``--models
+ViLT / BLIP-2 built with train.builders (same as bench/answer_overhead.py). ``--models
 full-size`` serves random ViLT-B/32 and BLIP-2 OPT-2.7B widths at bench/full_size.py's
 ``--quick`` depth (ViT-g 8/39, OPT 8/32 layers; about 2 GB in bf16), answers forced to 10
 tokens: the real models' mix of image encoding and decoding per request. ``--dtype`` is

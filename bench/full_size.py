@@ -108,7 +108,7 @@ def save_servable_checkpoints(
 ) -> tuple[Path, Path]:
     """ViLT-B/32 and BLIP-2 OPT-2.7B (at the given depth), random, saved for ``app.py``.
 
-    The app needs tokenizers and processors, so both get vqa_core.scratch's small ones trained
+    The app needs tokenizers and processors, so both get train.builders's small ones trained
     on easy-VQA text. ViLT keeps its real compute (embedding lookups cost the same for any
     vocabulary); BLIP-2's language-model head covers that tokenizer's ~1,000 tokens instead of
     OPT's 50,272, which drops about a sixth of each generated token's work at --quick depth
@@ -117,7 +117,7 @@ def save_servable_checkpoints(
     """
     from _common import easy_vqa_texts
 
-    from vqa_core.scratch import Blip2Size, ViltSize, build_blip2, build_vilt
+    from train.builders import Blip2Size, ViltSize, build_blip2, build_vilt
 
     torch.manual_seed(0)
     questions, answers = easy_vqa_texts()

@@ -32,9 +32,9 @@ from _common import machine_line
 def worker(recipe: str, size: int, epochs: int) -> dict:
     from transformers import Trainer, TrainingArguments, default_data_collator
 
+    from train.builders import ViltSize, build_vilt
     from train.collator import ViltVqaCollator
     from train.data import build_answer_vocabulary, load_easy_vqa, soft_target_vector
-    from vqa_core.scratch import ViltSize, build_vilt
 
     torch.manual_seed(0)
     dataset = load_easy_vqa("train").select(range(size))

@@ -61,7 +61,7 @@ def easy_vqa_texts():
 
 @pytest.fixture(scope="session")
 def tiny_vilt_dir(tmp_path_factory, easy_vqa_texts) -> Path:
-    from vqa_core.scratch import build_vilt
+    from train.builders import build_vilt
 
     torch.manual_seed(0)
     questions, answers = easy_vqa_texts
@@ -74,7 +74,7 @@ def tiny_vilt_dir(tmp_path_factory, easy_vqa_texts) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_blip2_dir(tmp_path_factory, easy_vqa_texts) -> Path:
-    from vqa_core.scratch import build_blip2
+    from train.builders import build_blip2
 
     torch.manual_seed(0)
     questions, answers = easy_vqa_texts

@@ -40,8 +40,8 @@ from PIL import Image
 
 import app as vqa_app
 from tests.doubles import FailOnce
+from train.builders import build_blip2, build_vilt
 from vqa_core import Blip2Answerer, Services, ViltAnswerer
-from vqa_core.scratch import build_blip2, build_vilt
 
 pytestmark = pytest.mark.slow
 

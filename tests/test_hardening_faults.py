@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 from tests.doubles import FailOnce
+from train.builders import build_blip2, build_vilt
 from vqa_core import Blip2Answerer, InferenceError, ModelLoadError, ViltAnswerer
-from vqa_core.scratch import build_blip2, build_vilt
 
 QUESTIONS = ["what shape is this?", "what colour is the shape?", "is it a circle?"]
 IMAGE = Image.new("RGB", (64, 48), (30, 120, 200))

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from train.builders import build_blip2, build_vilt
 from vqa_core import (
     Blip2Answerer,
     ImageInputError,
@@ -35,7 +36,6 @@ from vqa_core import (
 )
 from vqa_core.images import DEFAULT_MAX_SIDE, MAX_ASPECT_RATIO
 from vqa_core.questions import MAX_QUESTION_CHARS
-from vqa_core.scratch import build_blip2, build_vilt
 
 # Every mode Pillow can create an image in (some it cannot save in every format; those are
 # handed over as PIL objects instead).

@@ -129,7 +129,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     # one saved tokenizer for both runs, since tokenizer training breaks ties at random.
     import easy_vqa
 
-    from vqa_core.scratch import train_wordpiece_tokenizer
+    from train.builders import train_wordpiece_tokenizer
 
     tokenizer_dir = tmp_path / "tokenizer"
     train_wordpiece_tokenizer(easy_vqa.get_train_questions()[0][:500], 300).save_pretrained(

@@ -75,7 +75,7 @@ def evaluate_checkpoint(
 def main(argv: list[str] | None = None) -> dict:
     from transformers import HfArgumentParser
 
-    from train.run_vqa import DataArguments, load_splits
+    from train.splits import DataArguments, load_splits
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="Checkpoint folder or hub id.")

@@ -38,9 +38,9 @@ from transformers import (
     TrainingArguments,
 )
 
+from train.builders import Blip2Size, build_blip2
 from train.data import easy_vqa_answer_type, parse_type_repeats, repeated_rows
 from vqa_core.questions import DEFAULT_PROMPT_TEMPLATE, format_prompt
-from vqa_core.scratch import Blip2Size, build_blip2
 
 __all__ = [
     "Blip2AnswerCollator",
