@@ -13,21 +13,20 @@ import pytest
 from gradio_client import Client, handle_file
 
 import app as vqa_app
+import ui
 from tests.doubles import RecordingAnswerer
+from ui import handlers as ui_handlers
+from ui import page as ui_page
+from ui.messages import describe_agreement, pick_language, summary_line
 from vqa_core import Services
-from vqa_core.agreement import (
-    compare_answers,
-    describe_agreement,
-    pick_language,
-    summary_line,
-)
+from vqa_core.agreement import compare_answers
 
 pytestmark = pytest.mark.slow
 
 
 def serve(services: Services, **options):
-    demo = vqa_app.build_demo(services, **options)
-    kwargs = vqa_app.launch_kwargs()
+    demo = ui.build_demo(services, **options)
+    kwargs = ui.launch_kwargs()
     demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **kwargs)
     client = Client(demo.local_url, verbose=False, download_files=False)
     return demo, client
@@ -176,7 +175,7 @@ def test_heic_preview_swaps_in_the_intake_picture_and_kiosk_deletes_it(tiny_vilt
     picture = load_image(heic)
     png = tmp_path / "plain.png"
     picture.save(png)
-    kiosk = vqa_app.VQAHandlers(
+    kiosk = ui.VQAHandlers(
         Services(vilt=tiny_vilt), cache_dir=str(tmp_path), original_grace_seconds=0.5
     )
     assert kiosk.browser_preview(str(png)) == gr.skip() and png.exists()  # browsers draw PNG
@@ -200,7 +199,7 @@ def test_heic_original_is_kept_outside_kiosk_mode(tiny_vilt, tmp_path):
 
     heic = tmp_path / "phone.heic"
     pillow_heif.from_pillow(Image.new("RGB", (40, 30), (10, 120, 200))).save(heic, quality=90)
-    hosted = vqa_app.VQAHandlers(Services(vilt=tiny_vilt), original_grace_seconds=0.0)
+    hosted = ui.VQAHandlers(Services(vilt=tiny_vilt), original_grace_seconds=0.0)
     hosted.browser_preview(str(heic))
     time.sleep(0.2)
     assert heic.exists()  # Gradio's own cache expiry removes it
@@ -315,9 +314,9 @@ def test_parse_args_defaults_and_environment(monkeypatch):
         "0.0.0.0", 7999, True, True, "demo",
     )  # fmt: skip
     # Uploads are deleted after an hour, on a kiosk after five minutes.
-    assert vqa_app.build_demo(Services()).delete_cache == (600, 3600)
-    assert vqa_app.build_demo(Services(), kiosk=True).delete_cache == (60, 300)
-    kiosk = vqa_app.launch_kwargs(kiosk=True)
+    assert ui.build_demo(Services()).delete_cache == (600, 3600)
+    assert ui.build_demo(Services(), kiosk=True).delete_cache == (60, 300)
+    kiosk = ui.launch_kwargs(kiosk=True)
     assert kiosk["footer_links"] == [] and kiosk["max_file_size"]
     assert "share" not in kiosk
 
@@ -345,7 +344,7 @@ def test_about_panel_names_models_and_demo(tiny_vilt):
         blip2_error="missing",
         vilt_choice=ModelChoice("vilt", "/m/vilt-easyvqa", "demo preset", is_demo=True),
     )
-    text = vqa_app.about_markdown(services)
+    text = ui_page.about_markdown(services)
     assert "/m/vilt-easyvqa" in text and "cpu / float32" in text
     assert "not loaded: missing" in text and "simple shapes" in text
 
@@ -397,16 +396,16 @@ def test_main_serves_named_models_from_the_command_line(
 
 
 @pytest.mark.parametrize(
-    "examples", [vqa_app.DEMO_EXAMPLES, vqa_app.PHOTO_EXAMPLES], ids=["demo", "photos"]
+    "examples", [ui_page.DEMO_EXAMPLES, ui_page.PHOTO_EXAMPLES], ids=["demo", "photos"]
 )
 def test_every_example_is_in_the_repo_and_passes_the_intake(examples):
     from vqa_core import load_image
 
     for path, question in examples:
-        image = load_image(vqa_app.EXAMPLES_DIR / path)
+        image = load_image(ui_page.EXAMPLES_DIR / path)
         assert image.mode == "RGB" and min(image.size) >= 64, path
         assert question.strip()
-    licences = (vqa_app.EXAMPLES_DIR / "LICENSE.md").read_text()
+    licences = (ui_page.EXAMPLES_DIR / "LICENSE.md").read_text()
     assert all(path.rsplit("/", 1)[-1] in licences for path, _ in examples)  # source, licence
 
 
@@ -414,11 +413,11 @@ def test_answer_reads_each_upload_once_for_both_models(
     tiny_vilt, tiny_blip2, easy_vqa_sample, monkeypatch
 ):
     reads = []
-    real_load_image = vqa_app.load_image
+    real_load_image = ui_handlers.load_image
     monkeypatch.setattr(
-        vqa_app, "load_image", lambda src: reads.append(src) or real_load_image(src)
+        ui_handlers, "load_image", lambda src: reads.append(src) or real_load_image(src)
     )
-    handlers = vqa_app.VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2))
+    handlers = ui.VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2))
     paths, questions, _ = easy_vqa_sample
     labels, vilt_statuses, answers, blip2_statuses, lines = handlers.answer_both(
         paths[:3], questions[:3], [5] * 3, [4] * 3, [1] * 3

@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import app as vqa_app
+import ui
 from tests.doubles import FailOnce
 from train.builders import build_blip2, build_vilt
 from vqa_core import Blip2Answerer, Services, ViltAnswerer
@@ -88,10 +89,8 @@ def picture(tmp_path_factory) -> str:
 
 @contextlib.contextmanager
 def served(services: Services, **options):
-    demo = vqa_app.build_demo(services, **options)
-    demo.launch(
-        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **vqa_app.launch_kwargs()
-    )
+    demo = ui.build_demo(services, **options)
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **ui.launch_kwargs())
     try:
         yield demo
     finally:
@@ -117,15 +116,15 @@ def _assert_both_answered(result) -> None:
 # The server runs in its own process, as in production, so its memory is measured alone.
 SERVER = """
 import sys
-import app as vqa_app
+import ui
 from vqa_core import Blip2Answerer, Services, ViltAnswerer
 services = Services(
     vilt=ViltAnswerer.from_pretrained(sys.argv[1], device="cpu"),
     blip2=Blip2Answerer.from_pretrained(sys.argv[2], device="cpu"),
 )
-demo = vqa_app.build_demo(services, max_batch_size=8, queue_size=64)
+demo = ui.build_demo(services, max_batch_size=8, queue_size=64)
 demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1",
-            server_port=int(sys.argv[3]), **vqa_app.launch_kwargs())
+            server_port=int(sys.argv[3]), **ui.launch_kwargs())
 print("READY", demo.local_url, flush=True)
 sys.stdin.read()  # serve until the test closes our stdin
 """

@@ -111,13 +111,13 @@ def axe_source() -> str:
 @pytest.fixture
 def serve():
     """serve(services, **options) -> (url, demo); every app is closed after the test."""
-    import app as vqa_app
+    import ui
 
     started = []
 
     def start(services, **options):
-        demo = vqa_app.build_demo(services, **options)
-        launch = vqa_app.launch_kwargs(
+        demo = ui.build_demo(services, **options)
+        launch = ui.launch_kwargs(
             kiosk=options.get("kiosk", False),
             accessible=options.get("accessible", False),
             idle_reset_seconds=options.get("idle_reset_seconds", 90),

@@ -10,8 +10,8 @@ import pytest
 
 from tests.browser.conftest import CAMERA_LEFT, CAMERA_RIGHT
 from tests.doubles import RecordingAnswerer
+from ui.messages import summary_line
 from vqa_core import Services
-from vqa_core.agreement import summary_line
 
 ANSWERS_READY = (
     "() => { const el = document.querySelector('#vqa-agreement');"

@@ -1,0 +1,87 @@
+"""The page's words, per language, read from ``ui/text/<lang>.json``.
+
+Each language file holds ``page`` (static labels, handed to ``gr.I18n``, which the browser
+switches by itself) and ``messages`` (text built per request, such as the agreement line,
+which the server words in the language the browser asks for).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+from vqa_core.agreement import Agreement, compare_answers
+
+__all__ = [
+    "LANGUAGES",
+    "describe_agreement",
+    "format_timing",
+    "label_value",
+    "message",
+    "page_translations",
+    "pick_language",
+    "summary_line",
+]
+
+TEXT_DIR = Path(__file__).resolve().parent / "text"
+LANGUAGES = ("en", "ar")
+
+
+@cache
+def _language_file(lang: str) -> dict[str, dict[str, str]]:
+    with open(TEXT_DIR / f"{lang}.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def page_translations() -> dict[str, dict[str, str]]:
+    """The static labels of every language, as ``gr.I18n(**page_translations())`` takes them."""
+    return {lang: dict(_language_file(lang)["page"]) for lang in LANGUAGES}
+
+
+def pick_language(accept_language: str | None) -> str:
+    """The first supported language in an Accept-Language header, else English."""
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        base = tag.split("-")[0]
+        if base in LANGUAGES:
+            return base
+    return "en"
+
+
+def message(key: str, lang: str = "en", **values: object) -> str:
+    """Message ``key`` in ``lang`` (English where that language lacks it), filled in."""
+    table = _language_file(lang if lang in LANGUAGES else "en")["messages"]
+    template = table.get(key) or _language_file("en")["messages"][key]
+    return template.format(**values)
+
+
+def describe_agreement(agreement: Agreement, lang: str = "en") -> str:
+    """The agreement line in words."""
+    return message(
+        agreement.status, lang, answer=agreement.answer, rank=agreement.rank, k=agreement.k
+    )
+
+
+def label_value(answers: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """ViLT's answers as a ``gr.Label`` value: label -> score, best first."""
+    return {str(label): round(float(score), 4) for label, score in answers}
+
+
+def format_timing(model: str, seconds: float, batch_size: int, lang: str = "en") -> str:
+    shown = f"{seconds:.2f}" if seconds >= 0.01 else "<0.01"
+    return message("timing", lang, model=model, seconds=shown, batch=batch_size)
+
+
+def summary_line(
+    vilt_answers: Sequence[tuple[str, float]] | None,
+    blip2_answer: str | None,
+    lang: str = "en",
+) -> str:
+    """Both best answers and whether they agree, in one line: shown, announced and spoken."""
+    nothing = message("nothing", lang)
+    vilt_text = vilt_answers[0][0] if vilt_answers else nothing
+    blip2_text = blip2_answer.strip() if blip2_answer and blip2_answer.strip() else nothing
+    agreement = describe_agreement(compare_answers(vilt_answers, blip2_answer), lang)
+    return message("summary", lang, vilt=vilt_text, blip2=blip2_text, agreement=agreement)
