@@ -1,20 +1,51 @@
-# Targets the README names. PY can point at another interpreter: `make test PY=.venv/bin/python`.
-PY ?= python3
-PIP ?= $(PY) -m pip
+# Every target runs inside the project's own virtual environment (.venv), which `make install`
+# creates: Debian 12+ and Ubuntu 23.04+ refuse `pip install` into the system Python (PEP 668).
+# PYTHON is only used to create that environment: `make install PYTHON=python3.12`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
 # Left empty, pip takes torch from its configured indexes. Set it to a CPU-only wheel index
 # on machines where a plain `pip install torch` would pull a multi-GB CUDA build.
 TORCH_INDEX_URL ?=
 TORCH_VERSION ?= 2.13.0
+# uv installs the locked packages; pip does where uv cannot be had (INSTALLER=pip).
+INSTALLER ?= uv
 export GRADIO_ANALYTICS_ENABLED ?= False
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: install browser-deps run test test-gpu lint format ci demo-models
+.PHONY: install venv lock browser-deps run test test-gpu lint format ci bench browser-test
 
-## install: torch first (kept if already installed, so a GPU build stays), then the rest
-install:
+## install: .venv with torch first (kept if already there, so a GPU build stays), then the
+## exact versions of requirements-dev.lock (the app's requirements.txt plus tests and tools)
+install: $(PY)
 	@$(PY) -c "import torch" 2>/dev/null \
-		|| $(PIP) install "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
-	$(PIP) install -r requirements.txt
+		|| $(PY) -m pip install -q "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+ifeq ($(INSTALLER),uv)
+	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install -q uv
+	$(PY) -m uv pip install --python $(PY) --no-deps --require-hashes -r requirements-dev.lock
+else
+	$(PY) -m pip install --no-deps --require-hashes -r requirements-dev.lock
+endif
+	$(PY) -m pip check
+
+venv: $(PY)
+$(PY):
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); \
+		echo "Could not create $(VENV) with $(PYTHON): on Debian or Ubuntu, install the venv module first: sudo apt-get install python3-venv" >&2; \
+		exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+
+## lock: re-pin requirements-dev.lock after changing requirements*.txt. torch stays outside
+## the lock (CPU or CUDA build depends on the machine); the CPU wheel in TORCH_WHEELS is what
+## its own dependencies are resolved against, so no CUDA-only package enters the lock.
+TORCH_WHEELS ?= /opt/wheels
+lock: $(PY)
+	@$(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install -q uv
+	echo "torch==$(TORCH_VERSION)" > $(VENV)/torch-pin.txt
+	$(PY) -m uv pip compile requirements-dev.txt --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --find-links $(TORCH_WHEELS) \
+		-c $(VENV)/torch-pin.txt --generate-hashes --no-emit-package torch \
+		--no-header -o requirements-dev.lock
 
 ## browser-deps: Debian's Chromium and axe-core for the browser tests (never `playwright install`)
 browser-deps:
@@ -25,7 +56,7 @@ browser-deps:
 		|| npm ci --no-audit --no-fund --silent
 
 ## run: the app on its embedded default (or whatever VQA_VILT_MODEL / VQA_BLIP2_MODEL name)
-run:
+run: $(PY)
 	$(PY) app.py
 
 ## test: the whole CPU suite, offline; the browser tests' Chromium and axe-core come first
@@ -49,12 +80,10 @@ format:
 ci: install browser-deps lint test
 
 ## browser-test: the app in headless Chromium (Playwright + axe-core); part of `make test` too
-.PHONY: browser-test
 browser-test: browser-deps
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/browser tests/test_app.py
 
 ## bench: every benchmark, CPU-sized (GPU when present); each prints ours vs plain side by side
-.PHONY: bench
 bench:
 	HF_HUB_OFFLINE=1 $(PY) bench/answer_overhead.py
 	HF_HUB_OFFLINE=1 $(PY) bench/phone_photo_intake.py

@@ -40,6 +40,7 @@ from PIL import Image
 
 import app as vqa_app
 import ui
+import ui.page
 from tests.doubles import FailOnce
 from train.builders import build_blip2, build_vilt
 from vqa_core import Blip2Answerer, Services, ViltAnswerer
@@ -117,6 +118,7 @@ def _assert_both_answered(result) -> None:
 SERVER = """
 import sys
 import ui
+import ui.page
 from vqa_core import Blip2Answerer, Services, ViltAnswerer
 services = Services(
     vilt=ViltAnswerer.from_pretrained(sys.argv[1], device="cpu"),
@@ -444,7 +446,7 @@ def test_file_route_refuses_paths_outside_the_allowed_ones(shared_app, picture, 
 
 
 def test_kiosk_uploads_are_deleted_after_the_configured_time(services, picture, monkeypatch):
-    monkeypatch.setattr(vqa_app, "KIOSK_CACHE_SECONDS", (1, 1))
+    monkeypatch.setattr(ui.page, "KIOSK_CACHE_SECONDS", (1, 1))
     with served(services, kiosk=True) as demo:
         response = httpx.post(
             f"{demo.local_url}gradio_api/upload", files=_upload_body(picture), timeout=10
