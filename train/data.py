@@ -35,6 +35,7 @@ __all__ = [
     "build_answer_vocabulary",
     "load_easy_vqa",
     "load_vqa_v2",
+    "load_vqa_v2_questions",
     "load_image_folder",
     "load_graphcore",
     "is_image_folder",
@@ -254,6 +255,43 @@ def load_vqa_v2(questions_file: str, annotations_file: str, image_dir: str) -> D
             f"(first image_id: {missing[0]})"
         )
     return _rows_to_dataset(rows)
+
+
+def load_vqa_v2_questions(questions_file: str, image_dir: str) -> Dataset:
+    """Official VQA v2 questions JSON without annotations (test-dev, test-standard) and the
+    matching image folder: ``question_id``, ``question`` and ``image``, in the file's order."""
+    with open(questions_file, encoding="utf-8") as handle:
+        payload = json.load(handle)
+    if not isinstance(payload, dict) or not isinstance(payload.get("questions"), list):
+        raise ValueError(
+            f"{questions_file} is not a VQA v2 questions file: expected an object with a "
+            '"questions" list of {"image_id", "question", "question_id"} entries'
+        )
+    images = _index_images_by_id(Path(image_dir))
+    rows: dict[str, list] = {"question_id": [], "question": [], "image": []}
+    missing = []
+    for number, question in enumerate(payload["questions"]):
+        if not all(key in question for key in ("image_id", "question", "question_id")):
+            raise ValueError(
+                f"{questions_file}: question #{number} lacks image_id, question or question_id"
+            )
+        image = images.get(int(question["image_id"]))
+        if image is None:
+            missing.append(question["image_id"])
+            continue
+        rows["question_id"].append(int(question["question_id"]))
+        rows["question"].append(question["question"])
+        rows["image"].append(image)
+    if missing:
+        # The challenge server wants an answer for every question: a partial file is refused.
+        raise FileNotFoundError(
+            f"{len(missing)} questions refer to images not found in {image_dir} "
+            f"(first image_id: {missing[0]})"
+        )
+    features = Features(
+        {"question_id": Value("int64"), "question": Value("string"), "image": Image()}
+    )
+    return Dataset.from_dict(rows, features=features)
 
 
 # --- a folder of images with metadata.jsonl ---------------------------------------------
