@@ -36,6 +36,10 @@ __all__ = [
     "Blip2Size",
     "build_vilt",
     "build_blip2",
+    "MarianSize",
+    "train_marian_tokenizer",
+    "build_marian",
+    "fit_marian",
 ]
 
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -230,3 +234,184 @@ def build_blip2(
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model.eval(), processor
+
+
+# --- Marian translation pairs (issue 15) -------------------------------------------------
+
+MARIAN_SOURCE_SPM = "source.spm"
+MARIAN_TARGET_SPM = "target.spm"
+MARIAN_VOCAB = "vocab.json"
+# Marian checkpoints number </s> 0 and <unk> 1 and put <pad> (also the decoder's start
+# token) last; the tokenizer and the config must agree on that.
+MARIAN_EOS, MARIAN_UNK, MARIAN_PAD = "</s>", "<unk>", "<pad>"
+
+
+@dataclass(frozen=True)
+class MarianSize:
+    """A Marian encoder-decoder's shape. The defaults are tiny; ``opus_mt()`` is full size."""
+
+    d_model: int = 32
+    encoder_layers: int = 2
+    decoder_layers: int = 2
+    attention_heads: int = 2
+    ffn_dim: int = 64
+    max_position_embeddings: int = 64
+    spm_vocab_size: int = 200
+    vocab_size: int | None = None  # None: as many as the trained SentencePiece models give
+    dropout: float = 0.0
+
+    @classmethod
+    def opus_mt(cls, vocab_size: int = 62_000) -> MarianSize:
+        """The shape of Helsinki-NLP's opus-mt models (transformer-base: 512 wide, 6+6 layers)."""
+        return cls(
+            d_model=512,
+            encoder_layers=6,
+            decoder_layers=6,
+            attention_heads=8,
+            ffn_dim=2048,
+            max_position_embeddings=512,
+            vocab_size=vocab_size,
+            dropout=0.1,
+        )
+
+
+def _train_sentencepiece(texts: Sequence[str], vocab_size: int) -> bytes:
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)),
+        model_writer=model,
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,  # a handful of sentences cannot fill a fixed vocabulary
+        model_type="unigram",
+        character_coverage=1.0,  # keep every Arabic letter, however rare in the sample
+        unk_id=0,
+        bos_id=-1,
+        eos_id=-1,
+        minloglevel=2,
+    )
+    return model.getvalue()
+
+
+def train_marian_tokenizer(
+    source_texts: Sequence[str],
+    target_texts: Sequence[str],
+    *,
+    source_lang: str,
+    target_lang: str,
+    spm_vocab_size: int = 200,
+    vocab_size: int | None = None,
+):
+    """A ``MarianTokenizer``: one SentencePiece model per side, trained on the given texts.
+
+    The shared ``vocab.json`` holds both sides' pieces, as opus-mt's does; ``vocab_size``
+    pads it with unused pieces up to a full-size model's embedding table.
+    """
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import sentencepiece
+    from transformers import MarianTokenizer
+
+    with tempfile.TemporaryDirectory(prefix="marian-tokenizer-") as folder:
+        root = Path(folder)
+        pieces: list[str] = []
+        for file_name, texts in (
+            (MARIAN_SOURCE_SPM, source_texts),
+            (MARIAN_TARGET_SPM, target_texts),
+        ):
+            model_bytes = _train_sentencepiece(texts, spm_vocab_size)
+            (root / file_name).write_bytes(model_bytes)
+            processor = sentencepiece.SentencePieceProcessor(model_proto=model_bytes)
+            pieces += [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
+        vocab = {MARIAN_EOS: 0, MARIAN_UNK: 1}
+        for piece in pieces:
+            if piece not in vocab and piece != MARIAN_PAD:
+                vocab.setdefault(piece, len(vocab))
+        while vocab_size is not None and len(vocab) < vocab_size - 1:
+            vocab[f"<unused{len(vocab)}>"] = len(vocab)
+        vocab[MARIAN_PAD] = len(vocab)
+        (root / MARIAN_VOCAB).write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        # The SentencePiece models are read into memory here, so the folder can go.
+        return MarianTokenizer(
+            source_spm=str(root / MARIAN_SOURCE_SPM),
+            target_spm=str(root / MARIAN_TARGET_SPM),
+            vocab=str(root / MARIAN_VOCAB),
+            source_lang=source_lang,
+            target_lang=target_lang,
+        )
+
+
+def build_marian(
+    source_texts: Sequence[str],
+    target_texts: Sequence[str],
+    *,
+    source_lang: str,
+    target_lang: str,
+    size: MarianSize = MarianSize(),
+):
+    """A randomly initialised ``MarianMTModel`` and its tokenizer, trained on the given texts.
+
+    Saved with ``save_pretrained`` (model and tokenizer in one folder) it loads back through
+    ``from_pretrained`` exactly as an opus-mt checkpoint does.
+    """
+    from transformers import MarianConfig, MarianMTModel
+
+    tokenizer = train_marian_tokenizer(
+        source_texts,
+        target_texts,
+        source_lang=source_lang,
+        target_lang=target_lang,
+        spm_vocab_size=size.spm_vocab_size,
+        vocab_size=size.vocab_size,
+    )
+    pad_id = tokenizer.pad_token_id
+    config = MarianConfig(
+        vocab_size=len(tokenizer.encoder),
+        d_model=size.d_model,
+        encoder_layers=size.encoder_layers,
+        decoder_layers=size.decoder_layers,
+        encoder_attention_heads=size.attention_heads,
+        decoder_attention_heads=size.attention_heads,
+        encoder_ffn_dim=size.ffn_dim,
+        decoder_ffn_dim=size.ffn_dim,
+        max_position_embeddings=size.max_position_embeddings,
+        activation_function="swish",  # as opus-mt's configs
+        scale_embedding=True,
+        dropout=size.dropout,
+        pad_token_id=pad_id,
+        decoder_start_token_id=pad_id,
+        eos_token_id=tokenizer.eos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    model = MarianMTModel(config)
+    model.generation_config.pad_token_id = pad_id
+    model.generation_config.decoder_start_token_id = pad_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bad_words_ids = [[pad_id]]
+    return model.eval(), tokenizer
+
+
+def fit_marian(model, tokenizer, pairs: Sequence[tuple[str, str]], *, steps: int = 300, lr=3e-3):
+    """Teach a small Marian model ``pairs`` by heart, so tests can name what it must output.
+
+    Random weights translate into noise; a few hundred steps over a dozen pairs make a tiny
+    model reproduce them exactly, which is what a test of the routing needs to see.
+    """
+    sources = [source for source, _ in pairs]
+    targets = [target for _, target in pairs]
+    batch = tokenizer(sources, text_target=targets, padding=True, return_tensors="pt")
+    labels = batch["labels"]
+    labels[labels == tokenizer.pad_token_id] = -100  # padding is not something to learn
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(steps):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()
