@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from translation_fixtures import ANSWERS_EN_AR, QUESTIONS_AR_EN, build_tiny_pair
+
 from vqa_core.errors import ModelLoadError, QuestionError
 from vqa_core.language import ARABIC, LATIN, NO_LETTERS, OTHER, question_script
 from vqa_core.translation import (
