@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             f"Models: a hub id, a local folder, or a preset (auto, demo, real). Without a flag, "
             f"{ENV_VARS['vilt']} / {ENV_VARS['blip2']} are read, then 'auto': the real "
-            "checkpoint if cached or reachable, else the embedded demo models."
+            "checkpoint if cached or reachable, else the embedded demo models. "
+            "`python -m vqa_core download` fetches the real checkpoints for offline use."
         ),
     )
     parser.add_argument("--image", required=True, help="path to the image file")
