@@ -1,0 +1,322 @@
+"""The page's side of the model server: remote answerers with vqa_core's interface.
+
+:class:`RemoteViltAnswerer` and :class:`RemoteBlip2Answerer` answer ``answer_batch`` like the
+in-process answerers and return the same result objects (:class:`vqa_core.ViltResult`,
+:class:`vqa_core.Blip2Result`), so the page is built over them unchanged. Every request
+carries a timeout; a server that is down or slow raises :class:`BackendUnavailableError`
+(an :class:`vqa_core.InferenceError`) with one sentence naming the server, and the next
+request after it recovers simply succeeds (nothing is cached about the failure).
+
+Needs only httpx, never Ray: the page runs anywhere the server can be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from vqa_core import (
+    Blip2Result,
+    ImageInputError,
+    InferenceError,
+    InputError,
+    ModelChoice,
+    QuestionError,
+    Services,
+    ViltResult,
+)
+from vqa_core.blip2 import DEFAULT_MAX_NEW_TOKENS
+from vqa_core.images import ImageSource
+
+from .protocol import (
+    DEFAULT_TOP_K,
+    MODEL_ROUTES,
+    blip2_result_from_json,
+    encode_image,
+    vilt_result_from_json,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "BackendUnavailableError",
+    "ModelServer",
+    "RemotePlacement",
+    "RemoteViltAnswerer",
+    "RemoteBlip2Answerer",
+    "load_remote_services",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 30.0
+# A refused or unroutable connection is known within milliseconds; a slow one is not worth
+# more than a few seconds before saying so.
+CONNECT_TIMEOUT_S = 5.0
+# The page batches at most a few dozen requests at once; each is one HTTP call.
+MAX_PARALLEL_REQUESTS = 32
+MODEL_LABELS = {"vilt": "ViLT", "blip2": "BLIP-2"}
+
+
+class BackendUnavailableError(InferenceError):
+    """The model server did not answer: down, unreachable, or slower than the timeout."""
+
+
+class ModelServer:
+    """One model server (the Serve ingress): HTTP with a timeout on every request."""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        if not str(url).startswith(("http://", "https://")):
+            raise ValueError(
+                f"The model server URL must start with http:// or https://; got {url!r}."
+            )
+        if timeout <= 0:
+            raise ValueError("The timeout must be a positive number of seconds.")
+        self.url = str(url).rstrip("/")
+        self.timeout = float(timeout)
+        self._client = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT_S, self.timeout)),
+            limits=httpx.Limits(max_connections=MAX_PARALLEL_REQUESTS),
+        )
+        self._pool = ThreadPoolExecutor(MAX_PARALLEL_REQUESTS, thread_name_prefix="model-server")
+
+    def __repr__(self) -> str:
+        return f"ModelServer({self.url!r}, timeout={self.timeout:g})"
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+    def _request(self, method: str, route: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._client.request(method, route, **kwargs)
+        except httpx.TimeoutException:
+            raise BackendUnavailableError(
+                f"The model server at {self.url} did not answer within {self.timeout:g} s."
+            ) from None
+        except httpx.TransportError:
+            raise BackendUnavailableError(
+                f"The model server at {self.url} could not be reached; it may be stopped or "
+                "still starting."
+            ) from None
+
+    def get_json(self, route: str) -> dict[str, Any]:
+        return self._reply(self._request("GET", route), route)
+
+    def post_json(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._reply(self._request("POST", route, json=payload), route)
+
+    def _reply(self, response: httpx.Response, route: str) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if response.status_code == 422 and error:
+            # The server's intake refused the input: the same sentence the local intake gives.
+            field = body.get("field")
+            kind = {"image": ImageInputError, "question": QuestionError}.get(field, InputError)
+            raise kind(error)
+        if response.status_code >= 400:
+            if error:
+                raise InferenceError(f"The model server at {self.url} could not answer: {error}")
+            raise BackendUnavailableError(
+                f"The model server at {self.url} answered {route} with HTTP "
+                f"{response.status_code}; it may be starting or overloaded, try again shortly."
+            )
+        if not isinstance(body, dict):
+            raise InferenceError(
+                f"The model server at {self.url} sent a reply this page cannot read."
+            )
+        return body
+
+    def info(self, *, wait_seconds: float = 0.0) -> dict[str, Any]:
+        """The server's ``/info``, retried for up to ``wait_seconds`` while it starts."""
+        deadline = time.monotonic() + max(0.0, wait_seconds)
+        while True:
+            try:
+                return self.get_json("/info")
+            except BackendUnavailableError:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(1.0)
+
+    def map(self, call: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """``call`` on every item at once: Serve batches concurrent requests, not serial ones.
+
+        Raises the first item's error if any item failed (the page's columns report per call).
+        """
+        if len(items) == 1:
+            return [call(items[0])]
+        futures = [self._pool.submit(call, item) for item in items]
+        return [future.result() for future in futures]
+
+
+@dataclass(frozen=True)
+class RemotePlacement:
+    """Where a remote model runs, as its server reported it, and which server that is."""
+
+    device: str
+    dtype: str
+    server_url: str
+
+    @property
+    def dtype_name(self) -> str:
+        return self.dtype
+
+    def describe(self) -> str:
+        return f"{self.device} / {self.dtype} via Ray Serve at {self.server_url}"
+
+
+def _placement(server: ModelServer, info: dict[str, Any] | None) -> RemotePlacement:
+    placement = (info or {}).get("placement") or {}
+    return RemotePlacement(
+        device=str(placement.get("device", "unknown device")),
+        dtype=str(placement.get("dtype", "unknown precision")),
+        server_url=server.url,
+    )
+
+
+def _check_pairs(images: Sequence, questions: Sequence) -> None:
+    if len(images) != len(questions):
+        raise InputError(
+            f"A batch needs one question per image; got {len(images)} images and "
+            f"{len(questions)} questions."
+        )
+    if not images:
+        raise InputError("The batch is empty.")
+
+
+class RemoteViltAnswerer:
+    """ViLT on the model server, with :class:`vqa_core.ViltAnswerer`'s answering interface."""
+
+    kind = "vilt"
+
+    def __init__(self, server: ModelServer, info: dict[str, Any] | None = None) -> None:
+        self.server = server
+        self.info = info or {}
+        self.name = str(self.info.get("name") or f"ViLT at {server.url}")
+        self.placement = _placement(server, info)
+
+    def __repr__(self) -> str:
+        return f"RemoteViltAnswerer({self.name!r}, {self.server!r})"
+
+    def answer(self, image: ImageSource, question: str, top_k: int = DEFAULT_TOP_K) -> ViltResult:
+        return self.answer_batch([image], [question], top_k=top_k)[0]
+
+    def answer_batch(
+        self,
+        images: Sequence[ImageSource],
+        questions: Sequence[str],
+        top_k: int = DEFAULT_TOP_K,
+    ) -> list[ViltResult]:
+        _check_pairs(images, questions)
+
+        def ask(pair: tuple[ImageSource, str]) -> ViltResult:
+            payload = {"image": encode_image(pair[0]), "question": pair[1], "top_k": int(top_k)}
+            return vilt_result_from_json(self.server.post_json(MODEL_ROUTES["vilt"], payload))
+
+        return self.server.map(ask, list(zip(images, questions)))
+
+
+class RemoteBlip2Answerer:
+    """BLIP-2 on the model server, with :class:`vqa_core.Blip2Answerer`'s answering interface."""
+
+    kind = "blip2"
+
+    def __init__(self, server: ModelServer, info: dict[str, Any] | None = None) -> None:
+        self.server = server
+        self.info = info or {}
+        self.name = str(self.info.get("name") or f"BLIP-2 at {server.url}")
+        self.placement = _placement(server, info)
+
+    def __repr__(self) -> str:
+        return f"RemoteBlip2Answerer({self.name!r}, {self.server!r})"
+
+    def answer(
+        self,
+        image: ImageSource,
+        question: str,
+        *,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        num_beams: int = 1,
+    ) -> Blip2Result:
+        return self.answer_batch(
+            [image], [question], max_new_tokens=max_new_tokens, num_beams=num_beams
+        )[0]
+
+    def answer_batch(
+        self,
+        images: Sequence[ImageSource],
+        questions: Sequence[str],
+        *,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        num_beams: int = 1,
+    ) -> list[Blip2Result]:
+        _check_pairs(images, questions)
+
+        def ask(pair: tuple[ImageSource, str]) -> Blip2Result:
+            payload = {
+                "image": encode_image(pair[0]),
+                "question": pair[1],
+                "max_new_tokens": int(max_new_tokens),
+                "num_beams": int(num_beams),
+            }
+            return blip2_result_from_json(self.server.post_json(MODEL_ROUTES["blip2"], payload))
+
+        return self.server.map(ask, list(zip(images, questions)))
+
+
+def load_remote_services(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    wait_seconds: float = 0.0,
+    only: str | None = None,
+) -> Services:
+    """Services whose answerers are the models on the server at ``url``.
+
+    Waits up to ``wait_seconds`` for the server to answer ``/info``. A model the server
+    reports as not loaded is recorded as unavailable with the server's reason, as
+    :func:`vqa_core.load_services` records a local load failure. A server that cannot be
+    reached at all still yields both answerers: each request then says the server is not
+    answering, and the first one after it comes up succeeds.
+    """
+    if only not in (None, "vilt", "blip2"):
+        raise ValueError(f"Unknown model {only!r}; choose one of: vilt, blip2.")
+    server = ModelServer(url, timeout=timeout)
+    try:
+        models = server.info(wait_seconds=wait_seconds).get("models") or {}
+        reached = True
+    except InferenceError as err:
+        logger.warning("%s Answers will come once it is up.", err)
+        models, reached = {}, False
+    services = Services()
+    answerer_types = {"vilt": RemoteViltAnswerer, "blip2": RemoteBlip2Answerer}
+    for kind, answerer_type in answerer_types.items():
+        if only not in (None, kind):
+            continue
+        info = models.get(kind) or {}
+        if info.get("error"):
+            setattr(
+                services, f"{kind}_error", f"{info['error']} (on the model server at {server.url})"
+            )
+            logger.error("%s unavailable on %s: %s", MODEL_LABELS[kind], server.url, info["error"])
+            continue
+        if reached and not info:
+            setattr(
+                services, f"{kind}_error", f"the model server at {server.url} does not serve it"
+            )
+            continue
+        setattr(services, kind, answerer_type(server, info))
+        if info.get("source"):
+            reason = f"{info.get('reason') or 'chosen by the server'}; served by Ray Serve at {server.url}"
+            choice = ModelChoice(kind, str(info["source"]), reason, bool(info.get("is_demo")))
+            setattr(services, f"{kind}_choice", choice)
+    return services
