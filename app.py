@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from ui import build_demo, launch_kwargs
 from ui.page import DEFAULT_IDLE_RESET_SECONDS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_SIZE
+from ui.zerogpu import ZeroGPU
 from vqa_core import VQAError, load_services
 
 
@@ -81,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Request logs would carry file names; the app keeps no record of what people ask.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Before loading: on a ZeroGPU Space, spaces must patch torch before models go to CUDA.
+    zero_gpu = ZeroGPU.detect()
     try:
         services = load_services(args.vilt, args.blip2, device=args.device, dtype=args.dtype)
     except (VQAError, ValueError) as err:  # an impossible device or precision request
@@ -94,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{title}: {answerer.name} on {answerer.placement.describe()}", flush=True)
         else:
             print(f"{title}: unavailable ({error})", flush=True)
+    zero_gpu.wrap(services)  # before launch, where spaces looks for its functions
     demo = build_demo(
         services,
         kiosk=args.kiosk,
