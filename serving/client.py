@@ -203,6 +203,8 @@ class RemoteViltAnswerer:
         self.info = info or {}
         self.name = str(self.info.get("name") or f"ViLT at {server.url}")
         self.placement = _placement(server, info)
+        # The answer vocabulary, as the server reported it (empty if it was not reached).
+        self.labels: list[str] = [str(label) for label in self.info.get("labels") or []]
 
     def __repr__(self) -> str:
         return f"RemoteViltAnswerer({self.name!r}, {self.server!r})"

@@ -241,6 +241,9 @@ class _ModelReplica:
                 "describe": placement.describe(),
             },
             "batching": self.batching,
+            # The classifier's answer vocabulary (the page translates it once); None for
+            # a generator.
+            "labels": list(getattr(self.answerer, "labels", None) or []) or None,
             "torch_threads": self.threads,
             "replica": serve.get_replica_context().replica_id.unique_id,
         }

@@ -83,7 +83,7 @@ def encode_image(source: ImageSource) -> str:
 
 def decode_image(value: object) -> bytes:
     """The file bytes in a JSON request's ``image`` field (base64), or the intake's refusal."""
-    if value is None or value == "":
+    if value is None:
         raise ImageInputError("Please upload an image.")
     if not isinstance(value, str):
         raise ImageInputError(
