@@ -204,6 +204,10 @@ def build_demo(
                         text("start_over"), variant="secondary", elem_id="vqa-reset", size="lg"
                     )
             with gr.Column(scale=2, min_width=320, elem_id="vqa-answers"):
+                if services.uses_demo:
+                    # Above the answers, not only in About: shape-trained models answer a
+                    # photo with confident nonsense, which otherwise reads as a broken app.
+                    gr.Markdown(text("demo_notice"), elem_id="vqa-demo-notice")
                 with gr.Row(equal_height=True):
                     with gr.Column(elem_id="vqa-vilt-column"):
                         gr.Markdown(text("vilt_heading"))
