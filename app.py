@@ -17,12 +17,14 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 
 from ui import build_demo, launch_kwargs
 from ui.page import DEFAULT_IDLE_RESET_SECONDS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_SIZE
 from ui.zerogpu import ZeroGPU
 from vqa_core import VQAError, load_services
+from vqa_core.translation import load_translator
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -36,6 +38,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--blip2",
         default=None,
         help="hub id, local folder, or auto|demo|real (default: $VQA_BLIP2_MODEL or auto)",
+    )
+    parser.add_argument(
+        "--translation",
+        default=None,
+        help="Arabic questions: auto|off|demo|real, a pair 'INTO_EN,OUT_OF_EN' of hub ids or "
+        "folders, or a folder with ar-en/ and en-ar/ (default: $VQA_TRANSLATION or auto)",
     )
     parser.add_argument(
         "--device", default=os.environ.get("VQA_DEVICE", "auto"), help="auto|cpu|cuda|mps"
@@ -97,9 +105,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{title}: {answerer.name} on {answerer.placement.describe()}", flush=True)
         else:
             print(f"{title}: unavailable ({error})", flush=True)
-    zero_gpu.wrap(services)  # before launch, where spaces looks for its functions
+    translator, translation_choice, translation_error = load_translator(
+        args.translation, device=args.device, dtype=args.dtype
+    )
+    zero_gpu.wrap(services, translator)  # before the label warm-up below and launch
+    if translator is not None:
+        print(f"Translation: {translator.name}", flush=True)
+        if services.vilt is not None:
+            # ViLT's answer vocabulary, translated once (or read from the disk cache) while
+            # the page starts; an answer asked before it ends translates its own labels.
+            threading.Thread(
+                target=translator.warm_labels, args=(services.vilt.labels,), daemon=True
+            ).start()
+    else:
+        reason = translation_error or (translation_choice.reason if translation_choice else "")
+        print(f"Translation: off ({reason})", flush=True)
     demo = build_demo(
         services,
+        translator=translator,
         kiosk=args.kiosk,
         accessible=args.accessible,
         idle_reset_seconds=args.idle_reset,

@@ -98,3 +98,21 @@ def tiny_blip2(tiny_blip2_dir):
     from vqa_core import Blip2Answerer
 
     return Blip2Answerer.from_pretrained(str(tiny_blip2_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_pair_dir(tmp_path_factory) -> Path:
+    """A tiny Arabic<->English Marian pair (``ar-en/``, ``en-ar/``) that knows a few sentences."""
+    from tests.translation_fixtures import build_tiny_pair
+
+    return build_tiny_pair(tmp_path_factory.mktemp("tiny-marian"))
+
+
+@pytest.fixture(scope="session")
+def tiny_translator(tiny_pair_dir):
+    from vqa_core.translation import Translator
+
+    # Greedy decoding keeps the tests quick; beams are the real pair's default.
+    return Translator.from_pretrained(
+        str(tiny_pair_dir / "ar-en"), str(tiny_pair_dir / "en-ar"), device="cpu", num_beams=1
+    )

@@ -8,10 +8,16 @@ taught a few easy-VQA sentences by heart) and loaded from folders through the sa
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from types import SimpleNamespace
 
 import pytest
-from translation_fixtures import ANSWERS_EN_AR, QUESTIONS_AR_EN, build_tiny_pair
 
+from tests.doubles import RecordingAnswerer
+from tests.translation_fixtures import ANSWERS_EN_AR, QUESTIONS_AR_EN
+from ui.handlers import VQAHandlers
+from ui.messages import message, summary_line
+from vqa_core import Services
 from vqa_core.errors import ModelLoadError, QuestionError
 from vqa_core.language import ARABIC, LATIN, NO_LETTERS, OTHER, question_script
 from vqa_core.translation import (
@@ -28,16 +34,8 @@ ARABIC_QUESTION, ENGLISH_OF_IT = QUESTIONS_AR_EN[0]
 
 
 @pytest.fixture(scope="session")
-def tiny_pair_dir(tmp_path_factory):
-    return build_tiny_pair(tmp_path_factory.mktemp("tiny-marian"))
-
-
-@pytest.fixture(scope="session")
-def translator(tiny_pair_dir) -> Translator:
-    # Greedy decoding keeps the tests quick; beams are the real pair's default.
-    return Translator.from_pretrained(
-        str(tiny_pair_dir / "ar-en"), str(tiny_pair_dir / "en-ar"), device="cpu", num_beams=1
-    )
+def translator(tiny_translator) -> Translator:
+    return tiny_translator
 
 
 # Script detection ------------------------------------------------------------------------
@@ -189,3 +187,178 @@ def test_a_translation_failure_answers_nothing(translator, monkeypatch):
 def test_an_empty_question_is_still_a_question_error(translator):
     with pytest.raises(QuestionError):
         route_question("   ", translator)
+
+
+# The page ------------------------------------------------------------------------------
+
+
+class QuestionRecorder(RecordingAnswerer):
+    """A real answerer that also notes every question it is handed."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.questions: list[str] = []
+
+    def answer_batch(self, images, questions, **kwargs):
+        self.questions.extend(questions)
+        return super().answer_batch(images, questions, **kwargs)
+
+
+class CountingTranslator:
+    """The tiny pair, counting how often each direction runs."""
+
+    def __init__(self, translator: Translator):
+        self.inner, self.into, self.out_of = translator, 0, 0
+
+    def to_english(self, texts):
+        self.into += 1
+        return self.inner.to_english(texts)
+
+    def from_english(self, texts):
+        self.out_of += 1
+        return self.inner.from_english(texts)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _page(language: str) -> SimpleNamespace:
+    """What ``summarise`` reads from gr.Request: the browser's languages."""
+    return SimpleNamespace(headers={"accept-language": language})
+
+
+@pytest.fixture
+def recorders(tiny_vilt, tiny_blip2):
+    return QuestionRecorder(tiny_vilt), QuestionRecorder(tiny_blip2)
+
+
+def _ask(handlers: VQAHandlers, image, question: str, page_language: str):
+    """The page's three steps for one question, as its events chain them."""
+    labels, vilt_statuses, routes = handlers.ask_vilt([image], [question], [5])
+    answers, blip2_statuses = handlers.answer_blip2([image], [question], [5], [1], routes)
+    return (
+        handlers.summarise(
+            labels[0],
+            answers[0],
+            vilt_statuses[0],
+            blip2_statuses[0],
+            routes[0],
+            _page(page_language),
+        ),
+        labels[0],
+        answers[0],
+    )
+
+
+def test_an_arabic_question_reaches_both_models_in_english_once(
+    translator, recorders, easy_vqa_sample
+):
+    vilt, blip2 = recorders
+    counting = CountingTranslator(translator)
+    handlers = VQAHandlers(Services(vilt=vilt, blip2=blip2), translator=counting)
+    image = easy_vqa_sample[0][0]
+    (line, vilt_arabic, blip2_arabic, _, _), label, answer = _ask(
+        handlers, image, ARABIC_QUESTION, "ar-EG,ar;q=0.9"
+    )
+    assert vilt.questions == [ENGLISH_OF_IT] and blip2.questions == [ENGLISH_OF_IT]
+    assert counting.into == 1  # the BLIP-2 step reused the ViLT step's translation
+    # The page says, in Arabic, that it translated and what the models were asked.
+    assert line.startswith(message("translated", "ar", language="العربية", english=ENGLISH_OF_IT))
+    # ViLT's labels: in Arabic, each beside its English original, which stays in the Label.
+    english_labels = list(label)
+    arabic_labels = translator.labels_from_english(english_labels)
+    for english, arabic in zip(english_labels, arabic_labels):
+        assert f"{arabic} ({english}," in vilt_arabic
+    assert 'lang="ar"' in vilt_arabic
+    # BLIP-2's words, in Arabic, beside its English answer (still the column's own text).
+    assert answer == blip2.inner.answer(image, ENGLISH_OF_IT, max_new_tokens=5).answer
+    (answer_in_arabic,) = translator.from_english([answer])
+    if answer_in_arabic:
+        assert answer_in_arabic.replace(" ", "") in blip2_arabic.replace("\\", "").replace(" ", "")
+    # On an Arabic page the spoken line names ViLT's best answer in Arabic.
+    assert f"ViLT: {arabic_labels[0]}." in line
+
+
+def test_agreement_still_compares_the_english_answers(translator, tiny_vilt, tiny_blip2):
+    handlers = VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2), translator=translator)
+    route = route_question(ARABIC_QUESTION, translator)
+    line, vilt_arabic, blip2_arabic, _, _ = handlers.summarise(
+        {"red": 0.9, "blue": 0.2},
+        "red",
+        "ViLT · 0.1 s",
+        "BLIP-2 · 0.2 s",
+        asdict(route),
+        _page("ar"),
+    )
+    # "أحمر" and "red" agree because "red" and "red" do, and the line says so in Arabic.
+    assert "ViLT: أحمر. BLIP-2: أحمر." in line and "متفقان" in line
+    assert "1. أحمر (red, 90%)" in vilt_arabic and "أحمر" in blip2_arabic
+    # On an English page the line keeps the English answers; the Arabic ones are shown.
+    line, vilt_arabic, _, _, _ = handlers.summarise(
+        {"red": 0.9, "blue": 0.2},
+        "red",
+        "ViLT · 0.1 s",
+        "BLIP-2 · 0.2 s",
+        asdict(route),
+        _page("en-US"),
+    )
+    assert line.startswith("Translated from Arabic") and "ViLT: red. BLIP-2: red." in line
+    assert "In Arabic" in vilt_arabic and "أحمر" in vilt_arabic
+
+
+@pytest.mark.parametrize("page_language", ["ar", "en"])
+def test_without_translation_no_model_answers_and_the_page_says_why(
+    recorders, easy_vqa_sample, page_language
+):
+    vilt, blip2 = recorders
+    handlers = VQAHandlers(Services(vilt=vilt, blip2=blip2), translator=None)
+    (line, vilt_arabic, blip2_arabic, vilt_status, blip2_status), label, answer = _ask(
+        handlers, easy_vqa_sample[0][0], ARABIC_QUESTION, page_language
+    )
+    assert vilt.questions == [] and blip2.questions == []  # nobody pretended to answer
+    assert label is None and answer == ""
+    assert line == message("not_understood", page_language)
+    assert vilt_status == blip2_status == f"⚠️ {message('not_understood_status', page_language)}"
+    assert vilt_arabic == blip2_arabic == ""
+    # API callers of /vilt, /blip2 and /answer are told too, in English.
+    labels, statuses, _, blip2_statuses, lines = handlers.answer_both(
+        [easy_vqa_sample[0][0]], [ARABIC_QUESTION], [5], [5], [1]
+    )
+    assert labels == [None] and message("not_understood_status") in statuses[0]
+    assert message("not_understood_status") in blip2_statuses[0]
+    assert lines == [message("not_understood")]
+
+
+def test_a_question_in_a_script_the_pair_does_not_know_is_not_answered(
+    translator, recorders, easy_vqa_sample
+):
+    vilt, blip2 = recorders
+    handlers = VQAHandlers(Services(vilt=vilt, blip2=blip2), translator=translator)
+    (line, *_), label, _ = _ask(handlers, easy_vqa_sample[0][0], "Какого цвета фигура?", "ar")
+    assert vilt.questions == [] and label is None
+    assert line == message("not_understood", "ar")
+
+
+def test_an_english_question_on_an_arabic_page_is_untouched(translator, recorders, easy_vqa_sample):
+    vilt, blip2 = recorders
+    counting = CountingTranslator(translator)
+    handlers = VQAHandlers(Services(vilt=vilt, blip2=blip2), translator=counting)
+    image, question = easy_vqa_sample[0][0], easy_vqa_sample[1][0]
+    (line, vilt_arabic, blip2_arabic, vilt_status, _), label, answer = _ask(
+        handlers, image, question, "ar-EG,ar"
+    )
+    assert vilt.questions == [question] and blip2.questions == [question]
+    assert counting.into == counting.out_of == 0
+    assert vilt_arabic == blip2_arabic == ""
+    assert line == summary_line(list(label.items()), answer, "ar")
+    assert vilt_status is not None and not str(vilt_status).startswith("⚠")
+
+
+def test_api_answer_says_it_translated(translator, tiny_vilt, tiny_blip2, easy_vqa_sample):
+    handlers = VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2), translator=translator)
+    labels, _, _, _, lines = handlers.answer_both(
+        [easy_vqa_sample[0][0]], [ARABIC_QUESTION], [5], [5], [1]
+    )
+    expected = tiny_vilt.answer(easy_vqa_sample[0][0], ENGLISH_OF_IT, top_k=5).answers
+    assert list(labels[0]) == [label for label, _ in expected]
+    assert lines[0].startswith("Translated from Arabic") and ENGLISH_OF_IT in lines[0]

@@ -10,12 +10,14 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from vqa_core import Services, VQAError, clean_question, load_image
+from vqa_core.translation import QuestionRoute, Translator, route_questions
 
 from .messages import format_timing, label_value, message, pick_language, summary_line
 
@@ -49,6 +51,58 @@ def _prepare(images: Sequence[Any], questions: Sequence[str]) -> tuple[list, lis
     return prepared, errors
 
 
+def _route(
+    prepared: tuple[list, list[str | None]],
+    translator: Translator | None,
+    known: Sequence[Any] | None = None,
+) -> tuple[tuple[list, list[str | None]], list[QuestionRoute | None]]:
+    """Put each prepared question the models cannot read into English, or set it aside.
+
+    ``known`` holds, per item, the route an earlier step of the same ask already took (the
+    page's ViLT step translates; its BLIP-2 step reuses that), used when the question is the
+    same. A question the models cannot be asked keeps no picture, so no model answers it.
+    """
+    items, errors = list(prepared[0]), list(prepared[1])
+    routes: list[QuestionRoute | None] = [None] * len(items)
+    pending = []
+    for i, item in enumerate(items):
+        if item is None:
+            continue
+        earlier = known[i] if known is not None and i < len(known) else None
+        if isinstance(earlier, dict) and earlier.get("original") == item[1]:
+            routes[i] = QuestionRoute(**earlier)
+        else:
+            pending.append(i)
+    if pending:
+        questions = [items[i][1] for i in pending]
+        try:
+            found = route_questions(questions, translator)
+        except Exception as err:  # a broken translator must not fail the models' columns
+            logger.error("Routing questions failed", exc_info=err)
+            # As if no pair were loaded: English passes, the rest get the plain notice.
+            found = route_questions(questions, None)
+        for i, route in zip(pending, found):
+            routes[i] = route
+    for i, route in enumerate(routes):
+        if route is None:
+            continue
+        if route.answerable:
+            items[i] = (items[i][0], route.english)
+        else:
+            items[i] = None
+            errors[i] = message(f"{route.status}_status")
+    return (items, errors), routes
+
+
+def _route_state(route: QuestionRoute | None) -> dict | None:
+    return asdict(route) if route is not None else None
+
+
+def _md(text: str) -> str:
+    """Model output shown as Markdown text, never as Markdown or HTML."""
+    return "".join("\\" + ch if ch in "\\`*_[]<>#|!~" else ch for ch in text)
+
+
 def _reason(err: Exception) -> str:
     """A person's message for a model failure; anything unforeseen is logged, not shown."""
     if isinstance(err, VQAError):
@@ -70,8 +124,11 @@ class VQAHandlers:
         *,
         cache_dir: str | None = None,
         original_grace_seconds: float = HEIC_ORIGINAL_GRACE_SECONDS,
+        translator: Translator | None = None,
     ):
         self.services = services
+        # Questions the models cannot read go through it (None: they get a notice instead).
+        self.translator = translator
         # Set in kiosk mode: uploads under this folder are deleted on reset.
         self.cache_dir = Path(cache_dir).resolve() if cache_dir else None
         self.original_grace_seconds = original_grace_seconds
@@ -80,7 +137,16 @@ class VQAHandlers:
     def answer_vilt(
         self, images: list, questions: list[str], top_ks: list[float]
     ) -> tuple[list, list]:
-        return self._vilt(images, questions, top_ks)
+        labels, statuses, _ = self.ask_vilt(images, questions, top_ks)
+        return labels, statuses
+
+    def ask_vilt(
+        self, images: list, questions: list[str], top_ks: list[float]
+    ) -> tuple[list, list, list]:
+        """The page's ViLT step: also hands on how each question was routed (translated)."""
+        prepared, routes = _route(_prepare(images, questions), self.translator)
+        labels, statuses = self._vilt(images, questions, top_ks, prepared)
+        return labels, statuses, [_route_state(route) for route in routes]
 
     def _vilt(self, images, questions, top_ks, prepared=None) -> tuple[list, list]:
         count = len(images)
@@ -90,7 +156,7 @@ class VQAHandlers:
             return [None] * count, [
                 _warn(message("unavailable", model="ViLT", reason=reason))
             ] * count
-        prepared, errors = prepared or _prepare(images, questions)
+        prepared, errors = prepared or _route(_prepare(images, questions), self.translator)[0]
         labels: list = [None] * count
         statuses = [_warn(e) if e else "" for e in errors]
         ready = [i for i, item in enumerate(prepared) if item is not None]
@@ -118,8 +184,11 @@ class VQAHandlers:
         questions: list[str],
         max_new_tokens: list[float],
         beams: list[float],
+        routes: list | None = None,
     ) -> tuple[list, list]:
-        return self._blip2(images, questions, max_new_tokens, beams)
+        # On the page, ``routes`` is what the ViLT step did with each question.
+        prepared, _ = _route(_prepare(images, questions), self.translator, routes)
+        return self._blip2(images, questions, max_new_tokens, beams, prepared)
 
     def _blip2(self, images, questions, max_new_tokens, beams, prepared=None) -> tuple[list, list]:
         count = len(images)
@@ -129,7 +198,7 @@ class VQAHandlers:
             return [""] * count, [
                 _warn(message("unavailable", model="BLIP-2", reason=reason))
             ] * count
-        prepared, errors = prepared or _prepare(images, questions)
+        prepared, errors = prepared or _route(_prepare(images, questions), self.translator)[0]
         answers = [""] * count
         statuses = [_warn(e) if e else "" for e in errors]
         # Items with the same decoding settings share one generate() call.
@@ -165,20 +234,42 @@ class VQAHandlers:
         max_new_tokens: list[float],
         beams: list[float],
     ) -> tuple[list, list, list, list, list]:
-        # One intake for both models: a phone photo is decoded once, not twice.
-        prepared = _prepare(images, questions)
+        # One intake for both models: a phone photo is decoded (and a question translated)
+        # once, not twice.
+        prepared, routes = _route(_prepare(images, questions), self.translator)
         labels, vilt_statuses = self._vilt(images, questions, top_ks, prepared)
         answers, blip2_statuses = self._blip2(images, questions, max_new_tokens, beams, prepared)
         lines = [
-            self._line(
-                label,
-                answer,
-                vilt_ok=label is not None,
-                blip2_ok=bool(status) and not status.startswith("⚠"),
-            )
-            for label, answer, status in zip(labels, answers, blip2_statuses)
+            self._routed_line(route, label, answer, status)
+            for route, label, answer, status in zip(routes, labels, answers, blip2_statuses)
         ]
         return labels, vilt_statuses, answers, blip2_statuses, lines
+
+    def _routed_line(
+        self, route: QuestionRoute | None, label: dict | None, answer: str, blip2_status: str
+    ) -> str:
+        """/answer's line in English: the notice instead when the question went unasked."""
+        if route is not None and not route.answerable:
+            return self._notice(route, "en")
+        line = self._line(
+            label,
+            answer,
+            vilt_ok=label is not None,
+            blip2_ok=bool(blip2_status) and not blip2_status.startswith("⚠"),
+        )
+        return f"{self._notice(route, 'en')} {line}" if route and route.translated else line
+
+    def _notice(self, route: QuestionRoute, lang: str) -> str:
+        """What the page says about a question the models could not read as it was."""
+        if route.status == "not_understood":
+            return message("not_understood", lang)
+        # Translated (or tried) questions are in the pair's language, which has a name.
+        language = message(f"language_{route.script}", lang)
+        if route.status == "translated":
+            return message("translated", lang, language=language, english=route.english)
+        if route.status == "translation_failed":
+            return message("translation_failed", lang, language=language, reason=route.error or "")
+        return message("not_understood", lang)
 
     @staticmethod
     def _line(
@@ -193,6 +284,79 @@ class VQAHandlers:
         lang = pick_language(request.headers.get("accept-language") if request else None)
         blip2_ok = bool(blip2_status) and not str(blip2_status).startswith("⚠")
         return self._line(label, answer, vilt_ok=bool(label), blip2_ok=blip2_ok, lang=lang)
+
+    def summarise(
+        self,
+        label: dict | None,
+        answer: str | None,
+        vilt_status: str | None,
+        blip2_status: str | None,
+        route: dict | None,
+        request: gr.Request,
+    ) -> tuple:
+        """The page's last step: the agreement line (announced, read aloud) in the page's
+        language and, for a translated question, both answers in its language.
+
+        Returns the line, ViLT's and BLIP-2's translated answers, and both columns' statuses
+        (re-worded in the page's language when the question was not put to the models).
+        """
+        lang = pick_language(request.headers.get("accept-language") if request else None)
+        route = QuestionRoute(**route) if isinstance(route, dict) else None
+        blip2_ok = bool(blip2_status) and not str(blip2_status).startswith("⚠")
+        vilt_ok = bool(label) and not str(vilt_status or "").startswith("⚠")
+        if route is None or route.status == "as_is":
+            line = self._line(label, answer, vilt_ok=vilt_ok, blip2_ok=blip2_ok, lang=lang)
+            return line, "", "", gr.skip(), gr.skip()
+        notice = self._notice(route, lang)
+        if not route.answerable:
+            status = f"⚠️ {message(f'{route.status}_status', lang)}"
+            vilt_shown = status if self.services.vilt is not None else gr.skip()
+            blip2_shown = status if self.services.blip2 is not None else gr.skip()
+            return notice, "", "", vilt_shown, blip2_shown
+        vilt_answers = list(label.items()) if (vilt_ok and label) else None
+        english_blip2 = answer.strip() if (blip2_ok and answer and answer.strip()) else ""
+        language = message(f"language_{route.script}", lang)
+        try:
+            vilt_words = (
+                self.translator.labels_from_english([str(a) for a, _ in vilt_answers])
+                if vilt_answers
+                else []
+            )
+            (blip2_words,) = self.translator.from_english([english_blip2])
+        except Exception as err:
+            reason = _reason(err)
+            failed = _warn(
+                message("answers_not_translated", lang, language=language, reason=reason)
+            )
+            line = self._line(label, answer, vilt_ok=vilt_ok, blip2_ok=blip2_ok, lang=lang)
+            return f"{notice} {line}", failed, failed if english_blip2 else "", gr.skip(), gr.skip()
+        heading = message("answers_in", lang, language=language)
+        code = route.script
+        vilt_text = ""
+        if vilt_answers:
+            rows = "\n".join(
+                f"{rank}. {_md(word)} ({_md(str(english))}, {score:.0%})"
+                for rank, (word, (english, score)) in enumerate(
+                    zip(vilt_words, vilt_answers), start=1
+                )
+            )
+            vilt_text = f'<div lang="{code}" dir="auto">\n\n**{heading}**\n\n{rows}\n\n</div>'
+        blip2_text = (
+            f'<div lang="{code}" dir="auto">\n\n**{heading}:** {_md(blip2_words)}\n\n</div>'
+            if blip2_words
+            else ""
+        )
+        # Read aloud in the page's language: the answers in the question's language when the
+        # page speaks it, the English originals otherwise.
+        in_page_language = lang == code
+        line = summary_line(
+            vilt_answers,
+            english_blip2 if blip2_ok else None,
+            lang,
+            vilt_shown=vilt_words[0] if (in_page_language and vilt_words) else None,
+            blip2_shown=blip2_words if (in_page_language and blip2_words) else None,
+        )
+        return f"{notice} {line}", vilt_text, blip2_text, gr.skip(), gr.skip()
 
     def reset(self, image: str | None):
         """Back to the start screen; in kiosk mode this session's upload is deleted too."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -78,10 +79,25 @@ def summary_line(
     vilt_answers: Sequence[tuple[str, float]] | None,
     blip2_answer: str | None,
     lang: str = "en",
+    *,
+    vilt_shown: str | None = None,
+    blip2_shown: str | None = None,
 ) -> str:
-    """Both best answers and whether they agree, in one line: shown, announced and spoken."""
+    """Both best answers and whether they agree, in one line: shown, announced and spoken.
+
+    ``vilt_shown`` / ``blip2_shown`` word the answers for the reader (their translations)
+    while the agreement is still decided on the models' own English answers.
+    """
     nothing = message("nothing", lang)
     vilt_text = vilt_answers[0][0] if vilt_answers else nothing
     blip2_text = blip2_answer.strip() if blip2_answer and blip2_answer.strip() else nothing
-    agreement = describe_agreement(compare_answers(vilt_answers, blip2_answer), lang)
-    return message("summary", lang, vilt=vilt_text, blip2=blip2_text, agreement=agreement)
+    agreement = compare_answers(vilt_answers, blip2_answer)
+    if blip2_shown and agreement.answer:
+        agreement = replace(agreement, answer=blip2_shown)
+    return message(
+        "summary",
+        lang,
+        vilt=vilt_shown or vilt_text,
+        blip2=blip2_shown or blip2_text,
+        agreement=describe_agreement(agreement, lang),
+    )

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from vqa_core import Services
+from vqa_core.translation import Translator
 
 from .handlers import DEFAULT_TOP_K, VQAHandlers
 from .messages import page_translations
@@ -96,7 +97,7 @@ def lenient_image(image: gr.Image) -> gr.Image:
     return image
 
 
-def about_markdown(services: Services) -> str:
+def about_markdown(services: Services, translator: Translator | None = None) -> str:
     """Which checkpoints, on which device and precision, and why."""
     rows = []
     for title, answerer, choice, error in (
@@ -111,6 +112,17 @@ def about_markdown(services: Services) -> str:
             )
         else:
             rows.append(f"- **{title}**: not loaded: {error or 'unknown reason'}")
+    if translator is not None:
+        rows.append(
+            f"- **Translation**: `{translator.name}`: questions in Arabic are put into English "
+            "for both models, and their answers back into Arabic next to the English ones"
+        )
+    else:
+        rows.append(
+            "- **Translation**: off: both models read English only, so a question in another "
+            "language gets a notice instead of an answer (`--translation` or "
+            "`VQA_TRANSLATION` switches it on; see docs/languages.md)"
+        )
     text = "\n".join(rows)
     if services.uses_demo:
         text += (
@@ -146,15 +158,21 @@ def build_demo(
     idle_reset_seconds: int = DEFAULT_IDLE_RESET_SECONDS,
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     queue_size: int = DEFAULT_QUEUE_SIZE,
+    translator: Translator | None = None,
 ) -> gr.Blocks:
-    """The Blocks app for ``services``; call ``.launch(**launch_kwargs(...))`` on it."""
+    """The Blocks app for ``services``; call ``.launch(**launch_kwargs(...))`` on it.
+
+    ``translator`` (optional) puts questions the models cannot read into English first.
+    """
     with gr.Blocks(
         title="Visual question answering, side by side",
         delete_cache=KIOSK_CACHE_SECONDS if kiosk else CACHE_SECONDS,
         analytics_enabled=False,
     ) as demo:
         text = page_i18n()
-        handlers = VQAHandlers(services, cache_dir=demo.GRADIO_CACHE if kiosk else None)
+        handlers = VQAHandlers(
+            services, cache_dir=demo.GRADIO_CACHE if kiosk else None, translator=translator
+        )
         gr.Markdown(text("title"), elem_id="vqa-title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
@@ -214,6 +232,8 @@ def build_demo(
                         vilt_label = gr.Label(
                             label=text("vilt_label"), elem_id="vqa-vilt", show_label=True
                         )
+                        # A translated question's answers in its language, under the English.
+                        vilt_translation = gr.Markdown(elem_id="vqa-vilt-translation")
                         vilt_status = gr.Markdown(elem_id="vqa-vilt-status")
                     with gr.Column(elem_id="vqa-blip2-column"):
                         gr.Markdown(text("blip2_heading"))
@@ -223,6 +243,7 @@ def build_demo(
                             elem_id="vqa-blip2",
                             lines=2,
                         )
+                        blip2_translation = gr.Markdown(elem_id="vqa-blip2-translation")
                         blip2_status = gr.Markdown(elem_id="vqa-blip2-status")
                 agreement = gr.Markdown(elem_id="vqa-agreement")
                 with gr.Row(elem_id="vqa-speech"):
@@ -243,7 +264,10 @@ def build_demo(
             )
             example_table.dataset.headers = EXAMPLE_HEADERS
         with gr.Accordion(text("about"), open=False, elem_id="vqa-about"):
-            gr.Markdown(about_markdown(services))
+            gr.Markdown(about_markdown(services, translator))
+        # How the ViLT step routed the question (as is, translated, not asked), for the
+        # BLIP-2 step (which then translates nothing again) and the agreement line.
+        question_route = gr.State(None)
 
         batch = {"batch": True, "max_batch_size": max_batch_size}
         # Clear the previous answers in the browser first, so BLIP-2's column and the
@@ -251,27 +275,34 @@ def build_demo(
         ask_event = gr.on(
             triggers=[ask.click, question.submit],
             fn=None,
-            outputs=[vilt_status, blip2_answer, blip2_status, agreement],
-            js="() => ['', '', '', '']",
+            outputs=[
+                vilt_status,
+                blip2_answer,
+                blip2_status,
+                agreement,
+                vilt_translation,
+                blip2_translation,
+            ],
+            js="() => ['', '', '', '', '', '']",
             queue=False,
         ).then(
-            fn=handlers.answer_vilt,
+            fn=handlers.ask_vilt,
             inputs=[image, question, top_k],
-            outputs=[vilt_label, vilt_status],
+            outputs=[vilt_label, vilt_status, question_route],
             api_name="vilt",
             **batch,
         )
         blip2_event = ask_event.then(
             handlers.answer_blip2,
-            inputs=[image, question, max_new_tokens, beams],
+            inputs=[image, question, max_new_tokens, beams, question_route],
             outputs=[blip2_answer, blip2_status],
             api_name="blip2",
             **batch,
         )
         blip2_event.then(
-            handlers.agreement,
-            inputs=[vilt_label, blip2_answer, blip2_status],
-            outputs=[agreement],
+            handlers.summarise,
+            inputs=[vilt_label, blip2_answer, vilt_status, blip2_status, question_route],
+            outputs=[agreement, vilt_translation, blip2_translation, vilt_status, blip2_status],
             api_name="agreement",
             queue=False,
         ).then(
@@ -312,7 +343,7 @@ def build_demo(
             ],
             api_name="reset",
             queue=False,
-        )
+        ).then(None, None, [vilt_translation, blip2_translation], js="() => ['', '']", queue=False)
         read_aloud.click(None, None, None, js="() => window.vqaSpeak && window.vqaSpeak()")
         stop_reading.click(
             None, None, None, js="() => window.vqaStopSpeaking && window.vqaStopSpeaking()"

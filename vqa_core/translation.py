@@ -42,6 +42,7 @@ __all__ = [
     "QuestionRoute",
     "resolve_translation",
     "load_translator",
+    "default_label_cache_dir",
     "route_question",
     "route_questions",
 ]
@@ -60,6 +61,9 @@ PAIR_FOLDER_NAMES = {ARABIC: ("ar-en", "en-ar")}
 MAX_NEW_TOKENS = 64
 DEFAULT_NUM_BEAMS = 4  # opus-mt's own generation setting
 LABEL_BATCH_SIZE = 64
+# Where translated answer labels are kept between starts (model-derived text only);
+# "off" keeps them in memory only.
+LABEL_CACHE_ENV_VAR = "VQA_TRANSLATION_CACHE"
 
 
 @dataclass(frozen=True)
@@ -336,6 +340,17 @@ def _model_identity(direction: MarianDirection) -> str:
     return "|".join(identity)
 
 
+def default_label_cache_dir() -> Path | None:
+    """``$VQA_TRANSLATION_CACHE``, else ``$XDG_CACHE_HOME/vqa-demo/label-translations``."""
+    named = os.environ.get(LABEL_CACHE_ENV_VAR, "").strip()
+    if named.lower() == "off":
+        return None
+    if named:
+        return Path(named).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
+    return Path(base) / "vqa-demo" / "label-translations"
+
+
 def load_translator(
     requested: str | None = None,
     *,
@@ -347,6 +362,7 @@ def load_translator(
 
     Returns ``(translator, choice, error)``: no translator and no error when translation
     is off, no translator and a person's sentence when it was asked for and failed to load.
+    ``label_cache_dir`` defaults to :func:`default_label_cache_dir`.
     """
     try:
         choice = resolve_translation(requested)
@@ -359,7 +375,7 @@ def load_translator(
             language=choice.language,
             device=device,
             dtype=dtype,
-            label_cache_dir=label_cache_dir,
+            label_cache_dir=label_cache_dir or default_label_cache_dir(),
         )
     except VQAError as err:
         logger.error("Translation unavailable: %s", err)
