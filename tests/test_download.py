@@ -22,65 +22,11 @@ import pytest
 import torch
 from huggingface_hub.utils import filter_repo_objects
 
+from tests.hub_listings import BLIP2_NEEDED, BLIP2_OPT_27B, VILT_B32_VQA, VILT_TEXT_FILES
 from vqa_core import download as dl
 from vqa_core.download import DownloadError, select_files
 
 ROOT = Path(__file__).resolve().parents[1]
-
-BLIP2_OPT_27B = [
-    ".gitattributes",
-    "README.md",
-    "added_tokens.json",
-    "config.json",
-    "generation_config.json",
-    "merges.txt",
-    "model-00001-of-00002.safetensors",
-    "model-00002-of-00002.safetensors",
-    "model.safetensors.index.json",
-    "preprocessor_config.json",
-    "processor_config.json",
-    "pytorch_model-00001-of-00002.bin",
-    "pytorch_model-00002-of-00002.bin",
-    "pytorch_model.bin.index.json",
-    "special_tokens_map.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.json",
-]
-BLIP2_NEEDED = {
-    "added_tokens.json",
-    "config.json",
-    "generation_config.json",
-    "merges.txt",
-    "model-00001-of-00002.safetensors",
-    "model-00002-of-00002.safetensors",
-    "model.safetensors.index.json",
-    "preprocessor_config.json",
-    "processor_config.json",
-    "special_tokens_map.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.json",
-}
-VILT_B32_VQA = [
-    ".gitattributes",
-    "README.md",
-    "config.json",
-    "preprocessor_config.json",
-    "pytorch_model.bin",
-    "special_tokens_map.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-]
-VILT_TEXT_FILES = {
-    "config.json",
-    "preprocessor_config.json",
-    "special_tokens_map.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-}
 
 
 def test_blip2_opt_27b_gets_safetensors_and_not_the_duplicate_bin_shards():
