@@ -18,9 +18,10 @@ from .errors import (
     QuestionError,
     VQAError,
 )
-from .images import load_image
+from .images import InspectedImage, inspect_image, load_image
 from .placement import Placement, resolve_placement
-from .questions import DEFAULT_PROMPT_TEMPLATE, clean_question
+from .quality import PhotoQuality, QualityThresholds, measure_quality
+from .questions import DEFAULT_PROMPT_TEMPLATE, Turn, clean_history, clean_question
 from .registry import ModelChoice, resolve_model
 from .services import Services, load_services
 from .vilt import ViltAnswerer, ViltResult, load_vilt
@@ -31,21 +32,28 @@ __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
     "ImageInputError",
     "InferenceError",
+    "InspectedImage",
     "InputError",
     "ModelChoice",
     "ModelLoadError",
+    "PhotoQuality",
     "Placement",
     "PlacementError",
+    "QualityThresholds",
     "QuestionError",
     "Services",
+    "Turn",
     "VQAError",
     "ViltAnswerer",
     "ViltResult",
+    "clean_history",
     "clean_question",
+    "inspect_image",
     "load_blip2",
     "load_image",
     "load_services",
     "load_vilt",
+    "measure_quality",
     "resolve_model",
     "resolve_placement",
 ]

@@ -11,10 +11,16 @@ import torch
 from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
 from ._runtime import load_errors, model_errors, pair_batch, timed
-from .errors import ModelLoadError
+from .errors import InputError, ModelLoadError
 from .images import ImageSource, load_image
 from .placement import Placement, resolve_placement
-from .questions import DEFAULT_PROMPT_TEMPLATE, clean_question, format_prompt
+from .questions import (
+    DEFAULT_PROMPT_TEMPLATE,
+    build_followup_prompt,
+    clean_history,
+    clean_question,
+    format_prompt,
+)
 
 __all__ = ["Blip2Result", "Blip2Answerer", "load_blip2", "QUANTIZATION_CHOICES"]
 
@@ -24,6 +30,8 @@ QUANTIZATION_CHOICES = ("none", "8bit", "4bit")
 # Answers to visual questions are a few words; a short budget keeps latency predictable.
 DEFAULT_MAX_NEW_TOKENS = 10
 MAX_NEW_TOKENS_LIMIT = 64
+# A caption is a sentence, not a word: BLIP-2's own captioning demos stop near 20-30 tokens.
+DEFAULT_CAPTION_TOKENS = 30
 MAX_BEAMS = 8
 
 
@@ -106,6 +114,8 @@ class Blip2Answerer:
     placement: Placement
     name: str = "BLIP-2"
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
+    # "" is BLIP-2's captioning start: the image and the start token, no text.
+    caption_prompt: str = ""
 
     def __post_init__(self) -> None:
         format_prompt(self.prompt_template, "")  # reject a template without {question} early
@@ -141,31 +151,144 @@ class Blip2Answerer:
         image: ImageSource,
         question: str,
         *,
+        history: object = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         num_beams: int = 1,
     ) -> Blip2Result:
+        """Answer ``question``; ``history`` holds earlier turns about the same picture."""
         return self.answer_batch(
-            [image], [question], max_new_tokens=max_new_tokens, num_beams=num_beams
+            [image],
+            [question],
+            histories=None if history is None else [history],
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
         )[0]
+
+    def prompt_token_budget(self, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> int:
+        """How many text tokens a prompt may take: the language model's positions, less the
+        image's query tokens, the start token and room for the answer."""
+        limit = int(getattr(self.model.config.text_config, "max_position_embeddings", 0) or 2048)
+        declared = getattr(self.processor.tokenizer, "model_max_length", None)
+        if isinstance(declared, int) and 0 < declared < limit:
+            limit = declared
+        return limit - int(self.model.config.num_query_tokens) - 1 - max_new_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def build_prompt(
+        self, question: str, history: object = None, *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    ) -> str:
+        """The prompt BLIP-2 gets: earlier turns (newest kept first) then ``Question: q Answer:``."""
+        turns = clean_history(history)
+        if not turns:
+            return format_prompt(self.prompt_template, question)
+        return build_followup_prompt(
+            question,
+            turns,
+            count_tokens=self.count_tokens,
+            token_budget=self.prompt_token_budget(max_new_tokens),
+            template=self.prompt_template,
+        )
 
     def answer_batch(
         self,
         images: Sequence[ImageSource],
         questions: Sequence[str],
         *,
+        histories: Sequence[object] | None = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         num_beams: int = 1,
     ) -> list[Blip2Result]:
+        """Answer each (image, question); ``histories``, if given, has one history per pair."""
         pair_batch(images, questions)
+        if histories is not None and len(histories) != len(questions):
+            raise InputError(
+                f"A batch needs one history per question; got {len(histories)} histories and "
+                f"{len(questions)} questions."
+            )
         pictures = [load_image(image) for image in images]
         texts = [clean_question(question) for question in questions]
-        prompts = [format_prompt(self.prompt_template, text) for text in texts]
         max_new_tokens = max(1, min(int(max_new_tokens), MAX_NEW_TOKENS_LIMIT))
         num_beams = max(1, min(int(num_beams), MAX_BEAMS))
+        prompts = [
+            self.build_prompt(
+                text, None if histories is None else histories[index], max_new_tokens=max_new_tokens
+            )
+            for index, text in enumerate(texts)
+        ]
+        answers, seconds = self._generate(pictures, prompts, max_new_tokens, num_beams)
+        return [
+            Blip2Result(
+                answer=answer,
+                question=text,
+                seconds=seconds,
+                batch_size=len(texts),
+                model=self.name,
+            )
+            for text, answer in zip(texts, answers)
+        ]
+
+    def describe(
+        self,
+        image: ImageSource,
+        *,
+        max_new_tokens: int = DEFAULT_CAPTION_TOKENS,
+        num_beams: int = 1,
+    ) -> Blip2Result:
+        """A caption of the picture, with no question: what BLIP-2 sees."""
+        return self.describe_batch([image], max_new_tokens=max_new_tokens, num_beams=num_beams)[0]
+
+    def describe_batch(
+        self,
+        images: Sequence[ImageSource],
+        *,
+        max_new_tokens: int = DEFAULT_CAPTION_TOKENS,
+        num_beams: int = 1,
+    ) -> list[Blip2Result]:
+        """Captions for ``images``; each result's ``question`` is empty.
+
+        With the default empty ``caption_prompt`` BLIP-2 starts from the image and its start
+        token alone, its own captioning set-up (``generate`` without ``input_ids``); a
+        checkpoint that captions better after a prefix ("a photo of") takes it as
+        ``caption_prompt``. A model trained only on questions may describe nothing: the
+        answer is then empty.
+        """
+        if not images:
+            raise InputError("The batch is empty.")
+        pictures = [load_image(image) for image in images]
+        max_new_tokens = max(1, min(int(max_new_tokens), MAX_NEW_TOKENS_LIMIT))
+        num_beams = max(1, min(int(num_beams), MAX_BEAMS))
+        prompts = [self.caption_prompt] * len(pictures) if self.caption_prompt else None
+        captions, seconds = self._generate(pictures, prompts, max_new_tokens, num_beams)
+        return [
+            Blip2Result(
+                answer=caption,
+                question="",
+                seconds=seconds,
+                batch_size=len(pictures),
+                model=self.name,
+            )
+            for caption in captions
+        ]
+
+    def _generate(
+        self,
+        pictures: list,
+        prompts: list[str] | None,
+        max_new_tokens: int,
+        num_beams: int,
+    ) -> tuple[list[str], float]:
         with timed() as watch, model_errors("BLIP-2"), torch.inference_mode():
-            inputs = self.processor(
-                images=pictures, text=prompts, padding=True, return_tensors="pt"
-            ).to(self.input_device)
+            if prompts is None:
+                inputs = self.processor(images=pictures, return_tensors="pt").to(self.input_device)
+                # generate() starts from the query tokens and the start token by itself.
+                prompt_length = int(self.model.config.num_query_tokens) + 1
+            else:
+                inputs = self.processor(
+                    images=pictures, text=prompts, padding=True, return_tensors="pt"
+                ).to(self.input_device)
+                prompt_length = inputs["input_ids"].shape[1]
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
             generated = self.model.generate(
                 **inputs,
@@ -174,15 +297,6 @@ class Blip2Answerer:
                 do_sample=False,
             )
             # The language model returns prompt + continuation; keep the continuation.
-            new_tokens = generated[:, inputs["input_ids"].shape[1] :]
-            answers = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
-        return [
-            Blip2Result(
-                answer=answer.strip(),
-                question=text,
-                seconds=watch.seconds,
-                batch_size=len(texts),
-                model=self.name,
-            )
-            for text, answer in zip(texts, answers)
-        ]
+            new_tokens = generated[:, prompt_length:]
+            texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+        return [text.strip() for text in texts], watch.seconds

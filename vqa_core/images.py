@@ -12,14 +12,18 @@ import functools
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageInputError
+from .quality import PhotoQuality, QualityThresholds, measure_quality
 
 __all__ = [
     "ImageSource",
+    "InspectedImage",
+    "inspect_image",
     "load_image",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_SIDE",
@@ -144,17 +148,10 @@ def _jpeg_draft_size(width: int, height: int) -> tuple[int, int]:
     return max(1, int(width * scale)), max(1, int(height * scale))
 
 
-def load_image(
-    source: ImageSource,
-    *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_side: int | None = DEFAULT_MAX_SIDE,
-) -> Image.Image:
-    """Return ``source`` as an upright RGB image ready for any processor.
-
-    ``source`` is a PIL image, a path or the file's bytes (never a URL). Raises
-    :class:`ImageInputError` for anything that cannot be answered.
-    """
+def _decode(
+    source: ImageSource, max_pixels: int, max_side: int | None
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The upright RGB picture before any padding, and the file's own (width, height)."""
     image = _open(source)
     width, height = image.size
     if width < 1 or height < 1:
@@ -183,4 +180,45 @@ def load_image(
     if max_side and max(image.size) > max_side:
         image = image.copy()
         image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return image, (width, height)
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+) -> Image.Image:
+    """Return ``source`` as an upright RGB image ready for any processor.
+
+    ``source`` is a PIL image, a path or the file's bytes (never a URL). Raises
+    :class:`ImageInputError` for anything that cannot be answered.
+    """
+    image, _ = _decode(source, max_pixels, max_side)
     return _pad_extreme_aspect(image, MAX_ASPECT_RATIO)
+
+
+@dataclass(frozen=True)
+class InspectedImage:
+    """The intake's picture together with what makes answers about it unreliable."""
+
+    image: Image.Image
+    quality: PhotoQuality
+
+
+def inspect_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    thresholds: QualityThresholds | None = None,
+) -> InspectedImage:
+    """:func:`load_image` plus its photo-quality cues (:func:`~vqa_core.quality.measure_quality`).
+
+    The cues are measured before the padding of extreme aspect ratios, on the decoded
+    picture, and "too small" on the file's own size, so neither the padding nor a JPEG draft
+    changes them.
+    """
+    image, original_size = _decode(source, max_pixels, max_side)
+    quality = measure_quality(image, original_size=original_size, thresholds=thresholds)
+    return InspectedImage(_pad_extreme_aspect(image, MAX_ASPECT_RATIO), quality)
