@@ -51,3 +51,28 @@ def test_cuda_without_gpu_is_a_clear_error():
 def test_unknown_choices_list_the_valid_ones(device, dtype, expected):
     with pytest.raises(PlacementError, match=expected):
         resolve_placement(device, dtype)
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "expected"),
+    [
+        ("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_bf16 amx_tile\n", "AMX-BF16"),
+        ("flags\t\t: fpu sse avx2 avx512f avx512_bf16\n", "AVX512-BF16"),
+        ("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n", "Arm BF16"),
+        ("flags\t\t: fpu sse avx2 avx512f avx512_vnni\n", None),
+        ("", None),
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(cpuinfo, expected):
+    from vqa_core.placement import cpu_bf16_feature
+
+    assert cpu_bf16_feature(cpuinfo) == expected
+
+
+def test_native_bf16_on_this_machine_agrees_with_torch():
+    from vqa_core.placement import cpu_bf16_feature
+
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    if probe is None:
+        pytest.skip("this torch has no bf16 probe to compare with")
+    assert (cpu_bf16_feature() is not None) == (probe() or torch.cpu._is_amx_tile_supported())

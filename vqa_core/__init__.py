@@ -8,6 +8,7 @@ Device and precision are resolved once by :func:`resolve_placement`; every image
 through :func:`load_image`; every error a user can cause is a :class:`VQAError`.
 """
 
+from . import _quiet  # noqa: F401  (first: quiets optional kernels before they load)
 from .blip2 import Blip2Answerer, Blip2Result, load_blip2
 from .errors import (
     ImageInputError,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +10,8 @@ import torch
 from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
 from ._runtime import load_errors, model_errors, pair_batch, timed
-from .errors import InputError, ModelLoadError
+from .errors import InputError
+from .fit import LOADABLE_QUANTIZATIONS, quantization_config
 from .images import ImageSource, load_image
 from .placement import Placement, resolve_placement
 from .questions import (
@@ -26,7 +26,8 @@ __all__ = ["Blip2Result", "Blip2Answerer", "load_blip2", "QUANTIZATION_CHOICES"]
 
 logger = logging.getLogger(__name__)
 
-QUANTIZATION_CHOICES = ("none", "8bit", "4bit")
+# What the loader takes; ``auto`` is resolved by vqa_core.fit's plan before loading.
+QUANTIZATION_CHOICES = LOADABLE_QUANTIZATIONS
 # Answers to visual questions are a few words; a short budget keeps latency predictable.
 DEFAULT_MAX_NEW_TOKENS = 10
 MAX_NEW_TOKENS_LIMIT = 64
@@ -52,25 +53,6 @@ class Blip2Result:
         }
 
 
-def _quantization_config(quantization: str):
-    if quantization not in QUANTIZATION_CHOICES:
-        raise ModelLoadError(
-            f"Unknown quantization {quantization!r}; choose one of: {', '.join(QUANTIZATION_CHOICES)}."
-        )
-    if quantization == "none":
-        return None
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModelLoadError(
-            f"{quantization} loading needs the bitsandbytes package and a CUDA GPU; "
-            "install it with `pip install bitsandbytes`, or load without --quantization."
-        )
-    from transformers import BitsAndBytesConfig
-
-    if quantization == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.float16)
-
-
 def load_blip2(
     name_or_path: str,
     *,
@@ -83,14 +65,19 @@ def load_blip2(
     """Load BLIP-2 and its processor from a hub id or a local folder.
 
     ``device_map="auto"`` lets accelerate spread a large checkpoint over the GPU and CPU
-    memory; ``quantization`` is ``8bit`` or ``4bit`` through bitsandbytes.
+    memory; ``quantization`` is ``int8`` through torchao (CPU and CUDA: each weight is
+    quantized as it is read, so the float model never exists whole) or ``8bit`` / ``4bit``
+    through bitsandbytes.
     """
     placement = placement or resolve_placement(device, dtype)
-    quantization_config = _quantization_config(quantization)
+    config = quantization_config(quantization, placement.dtype)
     kwargs: dict = {"dtype": placement.dtype}
-    if quantization_config is not None:
-        kwargs["quantization_config"] = quantization_config
-        kwargs["device_map"] = device_map or "auto"
+    if config is not None:
+        kwargs["quantization_config"] = config
+        if quantization == "int8":
+            kwargs["device_map"] = device_map or {"": str(placement.device)}
+        else:
+            kwargs["device_map"] = device_map or "auto"
     elif device_map:
         kwargs["device_map"] = device_map
     with load_errors("BLIP-2", name_or_path):
@@ -101,7 +88,8 @@ def load_blip2(
     model.eval()
     # Batched generation with a decoder-only LM must pad on the left.
     processor.tokenizer.padding_side = "left"
-    logger.info("BLIP-2 %s loaded on %s", name_or_path, placement.describe())
+    where = placement.describe() + (f" ({quantization})" if config is not None else "")
+    logger.info("BLIP-2 %s loaded on %s", name_or_path, where)
     return model, processor, placement
 
 
@@ -131,11 +119,13 @@ class Blip2Answerer:
         device_map: str | None = None,
         quantization: str = "none",
         prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+        placement: Placement | None = None,
     ) -> Blip2Answerer:
         model, processor, placement = load_blip2(
             name_or_path,
             device=device,
             dtype=dtype,
+            placement=placement,
             device_map=device_map,
             quantization=quantization,
         )

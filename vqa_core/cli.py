@@ -8,8 +8,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .blip2 import DEFAULT_MAX_NEW_TOKENS, QUANTIZATION_CHOICES
+from .blip2 import DEFAULT_MAX_NEW_TOKENS
 from .errors import VQAError
+from .fit import QUANTIZATION_CHOICES
 from .images import load_image
 from .placement import DEVICE_CHOICES, DTYPE_CHOICES
 from .questions import clean_question
@@ -42,7 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--blip2-device-map", default=None, help="e.g. 'auto' to offload a large BLIP-2 to CPU"
     )
-    parser.add_argument("--quantization", default="none", choices=QUANTIZATION_CHOICES)
+    parser.add_argument(
+        "--quantization",
+        default="auto",
+        choices=QUANTIZATION_CHOICES,
+        help=(
+            "auto: float weights when they fit, int8 when only that fits; int8: torchao "
+            "int8 weights (CPU and CUDA); 8bit/4bit: bitsandbytes (CUDA); none: never quantize"
+        ),
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--verbose", action="store_true", help="log model choice and loading")
     return parser
@@ -76,11 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device,
             dtype=args.dtype,
             only=args.only,
+            quantization=args.quantization,
             blip2_device_map=args.blip2_device_map,
-            blip2_quantization=args.quantization,
         )
     except (VQAError, ValueError) as err:
         return _fail(str(err))
+    logging.getLogger("vqa_core").info("\n".join(services.plan_lines()))
 
     report: dict = {"question": question}
     failures = 0
@@ -90,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         if args.only not in (None, kind):
             continue
+        plan = getattr(services, f"{kind}_plan")
         if answerer is None:
             report[kind] = {"error": load_error}
             failures += 1
@@ -103,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             report[kind] = result.as_dict()
             report[kind]["device"] = answerer.placement.describe()
+            if plan is not None:
+                report[kind]["placement"] = plan.describe()
+                report[kind]["why"] = plan.reason
         except VQAError as err:
             report[kind] = {"error": str(err)}
             failures += 1

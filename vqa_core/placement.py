@@ -15,7 +15,13 @@ import torch
 
 from .errors import PlacementError
 
-__all__ = ["Placement", "resolve_placement", "DEVICE_CHOICES", "DTYPE_CHOICES"]
+__all__ = [
+    "Placement",
+    "resolve_placement",
+    "cpu_bf16_feature",
+    "DEVICE_CHOICES",
+    "DTYPE_CHOICES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,46 @@ class Placement:
 
     def describe(self) -> str:
         return f"{self.device.type} / {self.dtype_name}"
+
+
+# /proc/cpuinfo flags of CPUs with bf16 matrix instructions, and how people know them.
+_BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16", "bf16": "Arm BF16"}
+
+
+def cpu_bf16_feature(cpuinfo: str | None = None) -> str | None:
+    """The instruction set that runs bf16 natively on this CPU (``AMX-BF16``...), or ``None``.
+
+    Without one, PyTorch emulates bf16 matmuls through fp32 and bf16 is slower than fp32;
+    with one, the project's benchmark measured bf16 2.2x faster at half the memory.
+    ``torch.backends.cpu.get_cpu_capability()`` says ``AVX512`` on AMX machines too, so
+    torch's feature probes are asked first and the kernel's CPU flags second.
+    """
+    if cpuinfo is None:
+        probes = (
+            ("_is_amx_tile_supported", "AMX-BF16"),
+            ("_is_avx512_bf16_supported", "AVX512-BF16"),
+        )
+        for probe, name in probes:
+            check = getattr(torch.cpu, probe, None)
+            try:
+                if check is not None and check():
+                    return name
+            except RuntimeError:
+                continue
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return None
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    for flag, name in _BF16_FLAGS.items():
+        if flag in flags:
+            return name
+    return None
 
 
 def _mps_available() -> bool:

@@ -11,6 +11,7 @@ from PIL import Image
 from transformers import ViltForQuestionAnswering, ViltProcessor
 
 from ._runtime import load_errors, model_errors, pair_batch, timed
+from .fit import quantization_config
 from .images import ImageSource, load_image
 from .pixels import vilt_pixel_inputs
 from .placement import Placement, resolve_placement
@@ -52,16 +53,30 @@ def load_vilt(
     device: str = "auto",
     dtype: str = "auto",
     placement: Placement | None = None,
+    quantization: str = "none",
 ) -> tuple[ViltForQuestionAnswering, ViltProcessor, Placement]:
-    """Load a ViLT VQA model and its processor from a hub id or a local folder."""
+    """Load a ViLT VQA model and its processor from a hub id or a local folder.
+
+    ``quantization="int8"`` stores the linear layers' weights in int8 (torchao), quantized
+    one weight at a time as they are read, with activations in ``placement``'s dtype.
+    """
     placement = placement or resolve_placement(device, dtype)
+    kwargs: dict = {"dtype": placement.dtype}
+    config = quantization_config(quantization, placement.dtype)
+    if config is not None:
+        kwargs["quantization_config"] = config
+        # Quantized where it will run: no second copy on another device.
+        kwargs["device_map"] = {"": str(placement.device)}
     with load_errors("ViLT", name_or_path):
         processor = ViltProcessor.from_pretrained(name_or_path)
-        model = ViltForQuestionAnswering.from_pretrained(name_or_path, dtype=placement.dtype)
+        model = ViltForQuestionAnswering.from_pretrained(name_or_path, **kwargs)
         if not getattr(model.config, "id2label", None):
             raise ValueError("its config has no id2label, so it is not a VQA classifier")
-    model.to(placement.device).eval()
-    logger.info("ViLT %s loaded on %s", name_or_path, placement.describe())
+    if config is None:
+        model.to(placement.device)
+    model.eval()
+    where = placement.describe() + (f" ({quantization})" if config is not None else "")
+    logger.info("ViLT %s loaded on %s", name_or_path, where)
     return model, processor, placement
 
 
@@ -83,9 +98,21 @@ class ViltAnswerer:
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str, *, device: str = "auto", dtype: str = "auto"
+        cls,
+        name_or_path: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        placement: Placement | None = None,
+        quantization: str = "none",
     ) -> ViltAnswerer:
-        model, processor, placement = load_vilt(name_or_path, device=device, dtype=dtype)
+        model, processor, placement = load_vilt(
+            name_or_path,
+            device=device,
+            dtype=dtype,
+            placement=placement,
+            quantization=quantization,
+        )
         return cls(model, processor, placement, name=str(name_or_path))
 
     @property

@@ -1,0 +1,461 @@
+"""Fit before loading: what a checkpoint will need, what the machine has, and what to load.
+
+A model that does not fit is not loaded: the plan carries one sentence saying what it needs,
+what the machine has and what would make it fit, so the page, the CLI and the log can say it
+instead of the kernel killing the process halfway through ``from_pretrained``.
+
+What a checkpoint needs is counted from its own files: its ``config.json`` builds the model
+on PyTorch's ``meta`` device (no memory, no weights) so every parameter is counted exactly
+and the ``nn.Linear`` weights that int8 would store in one byte are known by module, and the
+safetensors headers (read without loading a tensor) say how it is stored. Where the model
+cannot be built from its config, the safetensors headers alone are used; where there are
+none, the weight files' sizes.
+
+``auto`` tries, fastest first (measured on this project's CPU in docs/performance.md):
+
+- CUDA: fp16; then 8-bit / 4-bit through bitsandbytes when it is installed, int8 through
+  torchao otherwise; then ``device_map="auto"`` (GPU plus CPU memory); then the CPU order;
+- CPU: bf16 where the CPU runs it natively (AMX or AVX512-BF16), fp32 otherwise; then int8
+  weights (torchao, activations in the same float type);
+- nothing fits: no load, and the sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from .memory import MemoryReport, format_gb, read_cuda_memory, read_memory
+from .placement import (
+    Placement,
+    cpu_bf16_feature,
+    resolve_placement,
+)
+
+__all__ = [
+    "QUANTIZATION_CHOICES",
+    "LOADABLE_QUANTIZATIONS",
+    "quantization_config",
+    "Footprint",
+    "LoadPlan",
+    "measure_checkpoint",
+    "plan_load",
+]
+
+logger = logging.getLogger(__name__)
+
+# "auto" lets the plan pick; "none" forbids quantizing; int8 is torchao's (CPU and CUDA);
+# 8bit / 4bit are bitsandbytes' (CUDA).
+QUANTIZATION_CHOICES = ("auto", "none", "int8", "8bit", "4bit")
+# Room for activations, the allocator's caches and what the app allocates per request, on
+# top of the weights: a fixed part and a part proportional to the model (measured peaks of
+# ViLT-B/32 and BLIP-2 OPT-2.7B at batch 8 stay inside it; see docs/performance.md).
+LOADABLE_QUANTIZATIONS = ("none", "int8", "8bit", "4bit")
+MARGIN_FIXED = 256 * 1024**2
+MARGIN_FRACTION = 0.10
+_FLOAT_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1}
+_INT_BYTES = {"I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a checkpoint's parameters are, counted without loading it."""
+
+    source: str
+    linear_params: int  # nn.Linear weights int8 would store in one byte
+    linear_rows: int  # their output rows: int8 keeps one scale per row
+    other_params: int  # every other floating-point parameter, kept in the float type
+    largest_param: int  # the largest single tensor: loading holds one extra copy of it
+    stored_bytes: int  # bytes per parameter in the checkpoint's files
+    counted_from: str
+
+    @property
+    def params(self) -> int:
+        return self.linear_params + self.other_params
+
+    def weight_bytes(self, dtype: torch.dtype, quantization: str = "none") -> int:
+        width = torch.finfo(dtype).bits // 8
+        if quantization == "int8" or quantization == "8bit":
+            return self.linear_params + 4 * self.linear_rows + self.other_params * width
+        if quantization == "4bit":
+            return self.linear_params // 2 + 4 * self.linear_rows + self.other_params * width
+        return self.params * width
+
+    def need_bytes(self, dtype: torch.dtype, quantization: str = "none") -> int:
+        """Weights, one tensor's transient copy while it is converted, and the margin."""
+        weights = self.weight_bytes(dtype, quantization)
+        transient = self.largest_param * max(self.stored_bytes, 4)
+        return int(weights + transient + MARGIN_FIXED + MARGIN_FRACTION * weights)
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to load and why, or why not: ``placement`` is ``None`` when nothing fits."""
+
+    label: str
+    placement: Placement | None
+    quantization: str = "none"
+    device_map: str | None = None
+    need: int | None = None
+    free: int | None = None
+    reason: str = ""
+    alternatives: tuple[str, ...] = field(default=())
+
+    @property
+    def fits(self) -> bool:
+        return self.placement is not None
+
+    def describe(self) -> str:
+        """``cpu / bfloat16``, ``cpu / int8 (bfloat16 activations)``, or ``not loaded``."""
+        if self.placement is None:
+            return "not loaded"
+        if self.quantization in ("int8", "8bit", "4bit"):
+            where = f"{self.placement.device.type} / {self.quantization}"
+            where += f" ({self.placement.dtype_name} activations)"
+        else:
+            where = self.placement.describe()
+        if self.device_map:
+            where += f", device_map={self.device_map}"
+        return where
+
+
+def quantization_config(quantization: str, compute_dtype: torch.dtype):
+    """The ``quantization_config`` ``from_pretrained`` takes for a loadable choice, or ``None``.
+
+    int8 is torchao's dynamic-activation int8 (weights stored in int8 with one scale per
+    row, activations quantized per token on the fly): transformers quantizes each weight as
+    it is read, so the float copy of the whole model never exists. torchao's weight-only
+    int8 stores the same bytes but has no fast CPU kernel (6-11x slower than bf16 here);
+    see docs/performance.md for the measured comparison.
+    """
+    import importlib.util
+
+    from .errors import ModelLoadError
+
+    if quantization not in LOADABLE_QUANTIZATIONS:
+        raise ModelLoadError(
+            f"Unknown quantization {quantization!r}; choose one of: "
+            f"{', '.join(LOADABLE_QUANTIZATIONS)}."
+        )
+    if quantization == "none":
+        return None
+    if quantization == "int8":
+        if importlib.util.find_spec("torchao") is None:
+            raise ModelLoadError(
+                "int8 loading needs the torchao package; install it with `pip install torchao`, "
+                "or load with --quantization none."
+            )
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig
+        from transformers import TorchAoConfig
+
+        return TorchAoConfig(Int8DynamicActivationInt8WeightConfig())
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelLoadError(
+            f"{quantization} loading needs the bitsandbytes package and a CUDA GPU; "
+            "install it with `pip install bitsandbytes`, or load without --quantization."
+        )
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=compute_dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# What a checkpoint needs
+
+
+def _local_file(source: str, filename: str) -> Path | None:
+    """A file of a local folder, or of a hub id's cached snapshot; never a download."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        found = folder / filename
+        return found if found.is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        cached = try_to_load_from_cache(source, filename)
+    except ValueError:  # not a valid repo id either
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def _safetensors_header(path: Path) -> dict:
+    # The format: an 8-byte little-endian header length, then that many bytes of JSON.
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        return json.loads(handle.read(length))
+
+
+def _weight_files(source: str) -> list[Path]:
+    index = _local_file(source, "model.safetensors.index.json")
+    if index is not None:
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        found = [_local_file(source, shard) for shard in shards]
+        return [f for f in found if f is not None] if all(found) else []
+    single = _local_file(source, "model.safetensors")
+    return [single] if single is not None else []
+
+
+def _header_counts(files: list[Path]) -> tuple[int, int, int, int, int]:
+    """``(2-D weight params, their rows, other float params, largest, bytes per param)``."""
+    matrices = rows = others = largest = 0
+    stored = 4
+    for file in files:
+        for name, entry in _safetensors_header(file).items():
+            if name == "__metadata__" or entry["dtype"] not in _FLOAT_BYTES:
+                continue
+            shape = entry["shape"]
+            numel = 1
+            for dim in shape:
+                numel *= dim
+            stored = _FLOAT_BYTES[entry["dtype"]]
+            largest = max(largest, numel)
+            if len(shape) == 2 and name.endswith(".weight"):
+                matrices += numel
+                rows += shape[0]
+            else:
+                others += numel
+    return matrices, rows, others, largest, stored
+
+
+def _meta_counts(source: str, model_class: type) -> tuple[int, int, int, int]:
+    """``(linear params, linear rows, other float params, largest)`` of the model on ``meta``."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source)
+    with torch.device("meta"):
+        model = model_class(config)
+    # What transformers' quantizers leave in float: the output embeddings (often tied to the
+    # input ones) and the module holding the last parameter (a classifier head).
+    output = model.get_output_embeddings()
+    last_parameter = list(model.named_parameters())[-1][0].rsplit(".", 1)[0]
+    skipped = {name for name, module in model.named_modules() if module is output}
+    skipped.add(last_parameter)
+    quantized: set[int] = set()
+    linear = rows = 0
+    for name, module in model.named_modules():
+        linear_layer = isinstance(module, torch.nn.Linear) and name not in skipped
+        if linear_layer and id(module.weight) not in quantized:
+            quantized.add(id(module.weight))
+            linear += module.weight.numel()
+            rows += module.weight.shape[0]
+    others = largest = 0
+    for parameter in model.parameters():  # tied parameters are yielded once
+        largest = max(largest, parameter.numel())
+        if id(parameter) not in quantized and parameter.is_floating_point():
+            others += parameter.numel()
+    return linear, rows, others, largest
+
+
+def measure_checkpoint(source: str, model_class: type | None = None) -> Footprint | None:
+    """Count ``source``'s parameters without loading it; ``None`` when nothing is readable."""
+    files = _weight_files(source)
+    stored = 4
+    header = None
+    if files:
+        try:
+            header = _header_counts(files)
+            stored = header[4]
+        except (OSError, ValueError, KeyError, struct.error) as err:
+            logger.warning("could not read the safetensors headers of %s: %s", source, err)
+    if model_class is not None:
+        try:
+            linear, rows, others, largest = _meta_counts(source, model_class)
+            return Footprint(source, linear, rows, others, largest, stored, "config")
+        except Exception as err:  # any failure here only means: count another way
+            logger.info("could not build %s on the meta device (%s)", source, err)
+    if header is not None:
+        matrices, rows, others, largest, stored = header
+        return Footprint(source, matrices, rows, others, largest, stored, "safetensors headers")
+    for name in ("pytorch_model.bin", "model.safetensors"):
+        found = _local_file(source, name)
+        if found is not None:
+            params = found.stat().st_size // 4
+            return Footprint(source, params, 0, 0, params // 10, 4, "file size")
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# The plan
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    placement: Placement
+    quantization: str = "none"
+    device_map: str | None = None
+    why: str = ""
+
+
+def _precision_words(candidate: _Candidate) -> str:
+    if candidate.quantization != "none":
+        return candidate.quantization
+    return candidate.placement.dtype_name.replace("bfloat16", "bf16").replace("float", "fp")
+
+
+def _cpu_float(dtype: str) -> tuple[Placement, str]:
+    """The CPU's float choice and why: bf16 where native, fp32 otherwise, or the request."""
+    if dtype != "auto":
+        placement = resolve_placement("cpu", dtype)
+        return placement, f"{placement.dtype_name} as requested"
+    feature = cpu_bf16_feature()
+    if feature:
+        return (
+            resolve_placement("cpu", "bfloat16"),
+            f"bf16 runs natively on this CPU ({feature})",
+        )
+    return resolve_placement("cpu", "float32"), "fp32: this CPU has no native bf16"
+
+
+def _candidates(
+    device: str, dtype: str, quantization: str, device_map: str | None
+) -> list[_Candidate]:
+    """Every placement the request allows, fastest first."""
+    import importlib.util
+
+    target = resolve_placement(device, "auto" if dtype == "auto" else dtype)
+    kind = target.device.type
+    has_bnb = importlib.util.find_spec("bitsandbytes") is not None
+    has_torchao = importlib.util.find_spec("torchao") is not None
+    found: list[_Candidate] = []
+    if kind == "cuda":
+        half = resolve_placement(target.device, "float16" if dtype == "auto" else dtype)
+        if quantization in ("auto", "none"):
+            found.append(_Candidate(half, device_map=device_map, why="fp16 on the GPU"))
+        if quantization in ("8bit", "4bit") or (quantization == "auto" and has_bnb):
+            for bits in ("8bit", "4bit") if quantization == "auto" else (quantization,):
+                found.append(_Candidate(half, bits, "auto", f"{bits} weights (bitsandbytes)"))
+        if quantization == "int8" or (quantization == "auto" and has_torchao and not has_bnb):
+            found.append(_Candidate(half, "int8", None, "int8 weights (torchao)"))
+        if quantization in ("auto", "none") and device_map is None:
+            found.append(_Candidate(half, "none", "auto", "fp16 split over GPU and CPU"))
+        if device != "auto":
+            return found
+    if kind == "mps":
+        return [_Candidate(target, "none", device_map, f"{target.dtype_name} on MPS")]
+    cpu, why = _cpu_float(dtype)
+    if quantization in ("auto", "none"):
+        found.append(_Candidate(cpu, "none", None, why))
+    # Quantizing is a fallback under auto; an explicit float dtype is honoured as asked.
+    if quantization == "int8" or (quantization == "auto" and dtype == "auto"):
+        # torchao's int8 kernels quantize fp32 activations several times faster than bf16
+        # ones on CPU (measured in docs/performance.md), so int8 computes in fp32 unless a
+        # dtype was asked for.
+        compute = cpu if dtype != "auto" else resolve_placement("cpu", "float32")
+        found.append(
+            _Candidate(
+                compute,
+                "int8",
+                None,
+                f"int8 weights with {compute.dtype_name} activations (torchao)",
+            )
+        )
+    if quantization in ("8bit", "4bit"):
+        found.append(_Candidate(cpu, quantization, device_map or "auto", "bitsandbytes"))
+    return found
+
+
+def _free_for(candidate: _Candidate, host: MemoryReport) -> tuple[int | None, str]:
+    """Bytes free where the candidate puts its weights, and how to say it."""
+    if candidate.placement.device.type == "cuda":
+        gpu_free, _ = read_cuda_memory(candidate.placement.device)
+        if candidate.device_map == "auto":
+            total = gpu_free + (host.free or 0)
+            return total, f"this GPU and memory have {format_gb(total)} free together"
+        return gpu_free, f"this GPU has {format_gb(gpu_free)} free"
+    return host.free, host.describe()
+
+
+def plan_load(
+    label: str,
+    footprint: Footprint | None,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    quantization: str = "auto",
+    device_map: str | None = None,
+    instead: str = "",
+    memory: Callable[[], MemoryReport] = read_memory,
+) -> LoadPlan:
+    """Pick the fastest placement of ``label`` that fits, or none, with one sentence why.
+
+    ``instead`` is the command that would still serve something (``--only vilt``) and is
+    offered when nothing fits. An unmeasurable checkpoint (``footprint`` is ``None``) gets
+    the first candidate unchecked: loading will report its own error if it fails.
+    """
+    if quantization not in QUANTIZATION_CHOICES:
+        from .errors import PlacementError
+
+        raise PlacementError(
+            f"Unknown quantization {quantization!r}; choose one of: "
+            f"{', '.join(QUANTIZATION_CHOICES)}."
+        )
+    candidates = _candidates(device, dtype, quantization, device_map)
+    if not candidates:
+        from .errors import PlacementError
+
+        raise PlacementError(
+            f"--quantization {quantization} does not apply on {device}; "
+            f"choose one of: {', '.join(QUANTIZATION_CHOICES)}."
+        )
+    if footprint is None:
+        first = candidates[0]
+        return LoadPlan(
+            label,
+            first.placement,
+            first.quantization,
+            first.device_map,
+            reason=f"{first.why}; its size could not be read before loading, so it is unchecked",
+        )
+    host = memory()
+    tried: list[str] = []
+    for candidate in candidates:
+        need = footprint.need_bytes(candidate.placement.dtype, candidate.quantization)
+        free, where = _free_for(candidate, host)
+        if free is None or need <= free:
+            settled = LoadPlan(
+                label,
+                candidate.placement,
+                candidate.quantization,
+                candidate.device_map,
+                need,
+                free,
+                f"{candidate.why}; needs about {format_gb(need)}, {where}",
+                tuple(tried),
+            )
+            if tried:
+                settled = replace(
+                    settled, reason=f"{settled.reason} ({'; '.join(tried)} would not fit)"
+                )
+            return settled
+        tried.append(f"{_precision_words(candidate)} needs {format_gb(need)}")
+    smallest = min(
+        candidates,
+        key=lambda c: footprint.need_bytes(c.placement.dtype, c.quantization),
+    )
+    need = footprint.need_bytes(smallest.placement.dtype, smallest.quantization)
+    free, where = _free_for(smallest, host)
+    remedies = ["Close other programs", "use a larger machine"]
+    if dtype != "auto" or quantization not in ("auto", "int8"):
+        int8_need = footprint.need_bytes(torch.float32, "int8")
+        if int8_need < need:
+            remedies.insert(
+                0, f"Leave --dtype and --quantization on auto (int8 needs {format_gb(int8_need)})"
+            )
+            remedies[1] = remedies[1].lower()
+    if instead:
+        remedies.append(f"run `{instead}`")
+    sentence = (
+        f"{label} needs about {format_gb(need)} in {_precision_words(smallest)}; {where}. "
+        f"{', '.join(remedies[:-1])}, or {remedies[-1]}."
+    )
+    return LoadPlan(label, None, smallest.quantization, None, need, free, sentence, tuple(tried))
