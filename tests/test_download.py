@@ -8,6 +8,7 @@ checkpoints built here.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
@@ -20,6 +21,7 @@ from types import SimpleNamespace
 import huggingface_hub
 import pytest
 import torch
+from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 from huggingface_hub.utils import filter_repo_objects
 
 from tests.hub_listings import BLIP2_NEEDED, BLIP2_OPT_27B, VILT_B32_VQA, VILT_TEXT_FILES
@@ -237,6 +239,43 @@ def test_an_unreachable_hub_is_one_sentence_and_a_nonzero_exit(tmp_path):
     assert errors[0].startswith("error: Could not reach the Hugging Face hub to download dandelin/")
     assert "Traceback" not in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def hub_error(cls: type[Exception]) -> Exception:
+    """A hub error as the client raises it, without an HTTP response to build it from."""
+    err = cls.__new__(cls)
+    Exception.__init__(err, "404 Client Error")
+    return err
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (lambda: hub_error(RepositoryNotFoundError), "was not found on the hub"),
+        (lambda: hub_error(GatedRepoError), "is gated: accept its terms"),
+        (lambda: OSError(errno.ENOSPC, "No space left on device"), "disk ran out of space"),
+    ],
+    ids=["not-found", "gated", "disk-full"],
+)
+def test_hub_failures_are_one_sentence(monkeypatch, tmp_path, capsys, raised, expected):
+    def model_info(*args, **kwargs):
+        raise raised()
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    assert dl.main(["--cache-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err and "Traceback" not in err
+
+
+def test_a_bug_is_not_disguised_as_a_network_failure(monkeypatch, tmp_path):
+    def model_info(*args, **kwargs):
+        raise TypeError("unexpected keyword")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with pytest.raises(TypeError):
+        dl.main(["--cache-dir", str(tmp_path)])
 
 
 def test_offline_mode_is_refused_before_any_request(monkeypatch, tmp_path, capsys):

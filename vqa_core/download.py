@@ -195,8 +195,8 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _explain(repo_id: str, err: BaseException) -> DownloadError:
-    """Turn a hub or network failure into one sentence that says what to do."""
+def _explain(repo_id: str, err: BaseException) -> DownloadError | None:
+    """One sentence saying what to do about a hub or network failure; ``None`` for a bug."""
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
@@ -236,7 +236,7 @@ def _explain(repo_id: str, err: BaseException) -> DownloadError:
             f"({type(err).__name__}); check the network and run the command again "
             "(finished files are kept, the rest resumes)."
         )
-    raise err
+    return None
 
 
 @dataclass(frozen=True)
@@ -263,8 +263,10 @@ def download(
     cache = Path(cache_dir or constants.HF_HUB_CACHE).expanduser().resolve()
     try:
         listing = list_repo(repo_id, revision)
-    except Exception as err:  # every failure becomes one sentence; _explain re-raises bugs
-        raise _explain(repo_id, err) from err
+    except Exception as err:  # what the hub or network can cause becomes one sentence
+        if (explained := _explain(repo_id, err)) is None:
+            raise
+        raise explained from err
     selection = select_files(repo_id, listing.sizes)
     total = sum(listing.sizes.get(name) or 0 for name in selection.files)
     needed = _bytes_to_fetch(listing, selection.files, cache)
@@ -291,7 +293,9 @@ def download(
             allow_patterns=selection.allow_patterns,
         )
     except Exception as err:  # as above
-        raise _explain(repo_id, err) from err
+        if (explained := _explain(repo_id, err)) is None:
+            raise
+        raise explained from err
     return Downloaded(selection=selection, folder=str(folder), fetched_bytes=needed)
 
 
