@@ -72,6 +72,10 @@ def test_smoke_easy_vqa(tmp_path):
     assert shapes > 0
     assert metrics["train_samples"] == 48 + shapes and metrics["eval_count"] == 24
     assert "eval_accuracy_shape" in metrics  # easy-VQA's answer types are reported
+    # Every score names its VQA rules; one process, so the card speaks of none.
+    assert metrics["eval_vqa_rules"] == "2021" and metrics["train_processes"] == 1
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "under its 2021 rules" in card and "processes (global batch" not in card
     assert_serves(tmp_path / "out", easy_image(), "What shape is in the image?")
 
 
@@ -96,10 +100,13 @@ def test_smoke_vqa_v2_json(tmp_path):
         "--eval_questions_file", str(eval_files[0]),
         "--eval_annotations_file", str(eval_files[1]),
         "--eval_image_dir", str(eval_files[2]),
-        extra=("--max_answers", "5"),
+        extra=("--max_answers", "5", "--vqa_rules", "2017"),
     )  # fmt: skip
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     assert len(config["id2label"]) == 5  # --max_answers keeps the 5 most frequent
+    written = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    assert metrics["eval_vqa_rules"] == written["eval_vqa_rules"] == "2017"
+    assert "under its 2017 rules" in (tmp_path / "out" / "README.md").read_text()
     assert "eval_accuracy_other" in metrics  # per answer type, as the annotations give it
     assert_serves(tmp_path / "out", easy_image(), "Is there a circle?")
 
@@ -118,6 +125,8 @@ def test_bad_argument_combination_fails_with_a_message(tmp_path):
         main(["--output_dir", str(tmp_path), "--train_questions_file", "q.json"])
     with pytest.raises(ValueError, match="tokenizer_name is for --from_scratch"):
         main(["--output_dir", str(tmp_path), "--dataset", "easy-vqa", "--tokenizer_name", "x"])
+    with pytest.raises(ValueError, match=r"--vqa_rules must be one of \('2021', '2017'\)"):
+        main(["--output_dir", str(tmp_path), "--dataset", "easy-vqa", "--vqa_rules", "2019"])
     with pytest.raises(ValueError, match="type=count pairs"):
         main(["--output_dir", str(tmp_path), "--dataset", "easy-vqa",
               "--repeat_answer_types", "shape"])  # fmt: skip

@@ -2,10 +2,14 @@
 
     python -m train --dataset easy-vqa --from_scratch --output_dir runs/vilt-easyvqa
     python -m train --dataset Graphcore/vqa --output_dir runs/vilt-vqa   # needs the hub
-    accelerate launch -m train ...                                      # several GPUs
+    accelerate launch --multi_gpu --num_processes 4 -m train ...        # 4 GPUs
+    accelerate launch --multi_gpu --num_processes 2 -m train ... --use_cpu true  # 2 CPU procs
 
 Every ``TrainingArguments`` option works (``--resume_from_checkpoint``, ``--bf16``, ...).
 ``--model_type blip2`` trains BLIP-2 generatively through ``train.generative``.
+
+With several processes (docs/training.md) each trains on its own share of every global
+batch; only the main process writes the model, the evaluation and the model card.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from train.builders import ViltSize, build_vilt
+from train.builders import ViltSize, build_vilt, train_wordpiece_tokenizer
 from train.collator import ViltVqaCollator
 from train.data import (
     build_answer_vocabulary,
@@ -41,6 +45,7 @@ from train.data import (
     repeat_answer_types,
 )
 from train.evaluate import evaluate_checkpoint
+from train.metric import VQA_RULES
 from train.splits import DataArguments, load_splits
 
 logger = logging.getLogger("train")
@@ -98,6 +103,78 @@ class ModelArguments:
             )
 
 
+@dataclass
+class EvalArguments:
+    vqa_rules: str = field(
+        default="2021",
+        metadata={
+            "help": f"The official VQA evaluator's rule set for the final score, one of "
+            f"{VQA_RULES}: 2021 (today's) or 2017 (LAVIS's, behind most published figures)."
+        },
+    )
+
+    def __post_init__(self):
+        if self.vqa_rules not in VQA_RULES:
+            raise ValueError(f"--vqa_rules must be one of {VQA_RULES}, not {self.vqa_rules!r}")
+
+
+_MPI_WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def check_launch() -> None:
+    """Refuse a launch that asked for several processes but got one.
+
+    ``accelerate launch --cpu --num_processes N`` starts N processes only through MPI
+    (``--mpirun_hostfile``); without it, it starts this script once with MASTER_ADDR set
+    and nothing else, and training would silently run on one process.
+    """
+    asked_for_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    alone = "WORLD_SIZE" not in os.environ and not any(
+        name in os.environ for name in _MPI_WORLD_SIZE_VARIABLES
+    )
+    if asked_for_cpu and alone and "MASTER_ADDR" in os.environ:
+        raise RuntimeError(
+            "accelerate launch --cpu started one process: it starts several CPU processes "
+            "only through MPI (--mpirun_hostfile). For several processes over gloo use "
+            "`accelerate launch --multi_gpu --num_processes N -m train ... --use_cpu true` "
+            "(or `torchrun --nproc_per_node N -m train ... --use_cpu true`)."
+        )
+
+
+def check_process_group(training_args: TrainingArguments) -> None:
+    """Every process the launcher started must be in one training group.
+
+    On a machine without a GPU, processes started by torchrun (or ``accelerate launch
+    --multi_gpu``) without ``--use_cpu true`` each train alone on all the data and all
+    write the same files; stop before that happens.
+    """
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and training_args.world_size != launched:
+        raise RuntimeError(
+            f"the launcher started {launched} processes but they did not join one training "
+            f"group (world size {training_args.world_size}), so each would train alone; on a "
+            "machine without a GPU add --use_cpu true so they join over gloo"
+        )
+
+
+def shared_wordpiece_tokenizer(
+    questions: list[str], vocab_size: int, training_args: TrainingArguments
+):
+    """A tokenizer trained once, by the main process, and the same for every process.
+
+    Tokenizer training breaks ties differently run to run; processes that each trained
+    their own would feed the one model different token ids for the same words.
+    """
+    tokenizer = None
+    if training_args.process_index == 0:
+        tokenizer = train_wordpiece_tokenizer(questions, vocab_size)
+    if training_args.world_size == 1:
+        return tokenizer
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([tokenizer], from_process=0)[0]
+
+
 def get_last_checkpoint_or_none(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
 
@@ -112,7 +189,9 @@ def describe_machine() -> str:
     )
 
 
-def write_model_card(output_dir, model_args, data_args, metrics, train_seconds, command):
+def write_model_card(
+    output_dir, model_args, data_args, metrics, train_seconds, command, vqa_rules="2021"
+):
     source = data_args.dataset or f"VQA v2 JSON ({data_args.train_questions_file})"
     base = "from scratch" if model_args.from_scratch else model_args.model_name_or_path
     lines = [
@@ -145,10 +224,23 @@ def write_model_card(output_dir, model_args, data_args, metrics, train_seconds, 
         "|---|---|",
         *[f"| {key} | {value} |" for key, value in sorted(metrics.items())],
         "",
-        f"Measured training time: {train_seconds / 60:.1f} minutes on {describe_machine()}.",
+        f"Measured training time: {train_seconds / 60:.1f} minutes on {describe_machine()}"
+        + (
+            f", {metrics['train_processes']} processes (global batch "
+            f"{metrics.get('train_global_batch_size', '?')})."
+            if metrics.get("train_processes", 1) > 1
+            else "."
+        ),
         "",
-        "Accuracy follows the official VQA evaluator (normalized answers, leave-one-out "
-        "`min(1, matches/3)`); single-answer data is scored by exact match.",
+        f"Accuracy follows the official VQA evaluator under its {vqa_rules} rules "
+        f"(`eval_vqa_rules`; normalized answers, leave-one-out `min(1, matches/3)`; "
+        + (
+            "today's rules, see docs/vqa-accuracy.md"
+            if vqa_rules == "2021"
+            else "the earlier rules LAVIS ships, behind most published figures; see "
+            "docs/vqa-accuracy.md"
+        )
+        + "); single-answer data is scored by exact match under either rule set.",
         "",
         "## Model arguments",
         "",
@@ -162,8 +254,10 @@ def write_model_card(output_dir, model_args, data_args, metrics, train_seconds, 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    check_launch()
+    parser = HfArgumentParser((ModelArguments, DataArguments, EvalArguments, TrainingArguments))
+    model_args, data_args, eval_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    check_process_group(training_args)
     command = "python -m train " + shlex.join(sys.argv[1:] if argv is None else argv)
     # Our collators read the raw columns (image, question, targets), so the Trainer must
     # not drop the ones the model's forward() does not name.
@@ -200,7 +294,9 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(training_args.seed)
 
     # Data: every source becomes the same schema; the vocabulary comes from training only.
-    train_dataset, eval_dataset = load_splits(data_args, model_args.cache_dir)
+    # The main process converts first, so the others reuse its datasets cache, not race it.
+    with training_args.main_process_first(desc="loading the data"):
+        train_dataset, eval_dataset = load_splits(data_args, model_args.cache_dir)
     if data_args.max_train_samples is not None:
         train_dataset = train_dataset.select(
             range(min(len(train_dataset), data_args.max_train_samples))
@@ -270,7 +366,9 @@ def main(argv: list[str] | None = None) -> dict:
             tokenizer = (
                 AutoTokenizer.from_pretrained(model_args.tokenizer_name)
                 if model_args.tokenizer_name
-                else None
+                else shared_wordpiece_tokenizer(
+                    train_dataset["question"], size.vocab_size, training_args
+                )
             )
             model, processor = build_vilt(
                 train_dataset["question"], vocabulary, size=size, tokenizer=tokenizer
@@ -289,6 +387,11 @@ def main(argv: list[str] | None = None) -> dict:
                 ignore_mismatched_sizes=True,
             )
         model.train()
+        # ViLT's loss is a per-batch mean that ignores the Trainer's item count, yet its
+        # forward() takes **kwargs, so the Trainer would scale it by the process count as if
+        # it were a sum: twice the gradients on 2 processes. Declaring it keeps 1 process
+        # and N processes the same update.
+        model.accepts_loss_kwargs = False
         collator = ViltVqaCollator(
             processor,
             label2id=dict(model.config.label2id),
@@ -319,13 +422,19 @@ def main(argv: list[str] | None = None) -> dict:
         started = time.perf_counter()
         train_result = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started
-        # The processor is saved beside the model so vqa_core loads the folder directly.
+        # The Trainer saves the processor (its processing_class) beside the model, so
+        # vqa_core loads the folder directly; both from the main process only.
         trainer.save_model()
-        processor.save_pretrained(training_args.output_dir)
         metrics.update(train_result.metrics)
         metrics["train_samples"] = len(train_dataset)  # per epoch, repeats included
         metrics["train_questions"] = train_questions
         metrics["train_wall_seconds"] = round(train_seconds, 1)
+        metrics["train_processes"] = training_args.world_size
+        metrics["train_global_batch_size"] = (
+            training_args.per_device_train_batch_size
+            * training_args.world_size
+            * training_args.gradient_accumulation_steps
+        )
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_state()
 
@@ -336,6 +445,7 @@ def main(argv: list[str] | None = None) -> dict:
             eval_dataset,
             model_type=model_args.model_type,
             batch_size=training_args.per_device_eval_batch_size,
+            rules=eval_args.vqa_rules,
         )
         metrics.update({f"eval_{key}": value for key, value in scores.items()})
         trainer.log_metrics("eval", scores)
@@ -343,7 +453,13 @@ def main(argv: list[str] | None = None) -> dict:
     if trainer.is_world_process_zero():
         trainer.save_metrics("all", metrics)
         write_model_card(
-            training_args.output_dir, model_args, data_args, metrics, train_seconds, command
+            training_args.output_dir,
+            model_args,
+            data_args,
+            metrics,
+            train_seconds,
+            command,
+            vqa_rules=eval_args.vqa_rules,
         )
     return metrics
 
