@@ -182,7 +182,8 @@ def test_download_passes_the_selection_and_cache_dir_to_snapshot_download(
     monkeypatch.setattr(dl, "_free_bytes", lambda folder: 10**12)
     cache = tmp_path / "kiosk cache"
 
-    assert dl.main(["--cache-dir", str(cache)]) == 0
+    # The Arabic translation pair is left out here; the offline test below fetches it.
+    assert dl.main(["--cache-dir", str(cache), "--translation", "off"]) == 0
 
     assert [call["repo_id"] for call in hub.calls] == list(repos)
     assert all(call["cache_dir"] == str(cache.resolve()) for call in hub.calls)
@@ -193,7 +194,7 @@ def test_download_passes_the_selection_and_cache_dir_to_snapshot_download(
     assert "leaving out 5 files" in out[1]
     assert out[-1] == (
         f"HF_HUB_OFFLINE=1 HF_HUB_CACHE={shlex.quote(str(cache.resolve()))} "
-        "python app.py --kiosk --vilt real --blip2 real"
+        "python app.py --kiosk --vilt real --blip2 real --translation off"
     )
 
 
@@ -367,14 +368,20 @@ def test_vilt_loads_from_the_selection(
 
 
 def test_the_printed_line_answers_offline_from_the_downloaded_cache(
-    monkeypatch, tmp_path, capsys, tiny_vilt_dir, tiny_blip2_dir, easy_vqa_sample
+    monkeypatch, tmp_path, capsys, tiny_vilt_dir, tiny_blip2_dir, tiny_pair_dir, easy_vqa_sample
 ):
     """Download (hub replaced) into a cache, then run the printed line's environment and models
-    through the one-question CLI (the app would start a server): both models answer offline."""
+    through the one-question CLI (the app would start a server): both models answer offline,
+    and the Arabic translation pair (Marian: its tokenizer is two .spm files) loads too."""
+    from vqa_core.translation import REAL_TRANSLATION_PAIRS
+
+    into_english, out_of_english = REAL_TRANSLATION_PAIRS["ar"]
     repos = {}
     for repo_id, source, leftovers in (
         ("dandelin/vilt-b32-finetuned-vqa", tiny_vilt_dir, ["pytorch_model.bin"]),
         ("Salesforce/blip2-opt-2.7b", tiny_blip2_dir, ["pytorch_model.bin"]),
+        (into_english, tiny_pair_dir / "ar-en", ["tf_model.h5"]),
+        (out_of_english, tiny_pair_dir / "en-ar", ["tf_model.h5"]),
     ):
         repos[repo_id] = tmp_path / repo_id
         shutil.copytree(source, repos[repo_id])
@@ -387,8 +394,9 @@ def test_the_printed_line_answers_offline_from_the_downloaded_cache(
     env_words = [w for w in words if "=" in w and not w.startswith("-")]
     env = {**os.environ, "PYTHONPATH": str(ROOT), **dict(w.split("=", 1) for w in env_words)}
     assert env["HF_HUB_OFFLINE"] == "1"
-    model_args = words[words.index("--kiosk") + 1 :]
+    model_args = words[words.index("--kiosk") + 1 : words.index("--translation")]
     assert model_args == ["--vilt", "real", "--blip2", "real"]
+    assert words[words.index("--translation") + 1 :] == ["real"]
     paths, questions, _ = easy_vqa_sample
     done = subprocess.run(
         [
@@ -415,3 +423,10 @@ def test_the_printed_line_answers_offline_from_the_downloaded_cache(
     assert report["vilt"]["answers"] and isinstance(report["blip2"]["answer"], str)
     snapshot = tmp_path / "cache" / "models--Salesforce--blip2-opt-2.7b" / "snapshots" / ("0" * 40)
     assert not (snapshot / "pytorch_model.bin").exists()
+    pair = subprocess.run(
+        [sys.executable, "-c", "from vqa_core.translation import load_translator as load; "
+         "t, _, error = load('real', device='cpu'); print(error or t.to_english(['ما لون الشكل؟'])[0])"],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+        env={**env, "VQA_TRANSLATION_CACHE": "off"},
+    )  # fmt: skip
+    assert pair.stdout.strip().splitlines()[-1] == "what color is the shape?", pair.stderr

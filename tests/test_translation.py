@@ -362,3 +362,22 @@ def test_api_answer_says_it_translated(translator, tiny_vilt, tiny_blip2, easy_v
     expected = tiny_vilt.answer(easy_vqa_sample[0][0], ENGLISH_OF_IT, top_k=5).answers
     assert list(labels[0]) == [label for label, _ in expected]
     assert lines[0].startswith("Translated from Arabic") and ENGLISH_OF_IT in lines[0]
+
+
+def test_the_download_command_fetches_what_marian_loading_reads():
+    from vqa_core.download import select_files
+
+    # Helsinki-NLP/opus-mt-ar-en's files: the tokenizer is two SentencePiece models.
+    listing = [".gitattributes", "README.md", "config.json", "generation_config.json",
+               "metadata.json", "pytorch_model.bin", "rust_model.ot", "source.spm",
+               "target.spm", "tf_model.h5", "tokenizer_config.json", "vocab.json"]  # fmt: skip
+    selection = select_files("Helsinki-NLP/opus-mt-ar-en", listing)
+    assert set(selection.files) == {
+        "config.json",
+        "generation_config.json",
+        "pytorch_model.bin",
+        "source.spm",
+        "target.spm",
+        "tokenizer_config.json",
+        "vocab.json",
+    }

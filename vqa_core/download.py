@@ -25,6 +25,7 @@ from typing import TextIO
 
 from .errors import VQAError
 from .registry import MODEL_KINDS, REAL_CHECKPOINTS
+from .translation import REAL_TRANSLATION_PAIRS
 
 __all__ = [
     "DownloadError",
@@ -60,8 +61,9 @@ CONFIG_FILES = frozenset(
     }
 )
 # Slow tokenizers' vocabularies under their other names: SentencePiece models (spiece.model,
-# tokenizer.model, sentencepiece.bpe.model) and tiktoken ranks.
-TOKENIZER_FILE = re.compile(r"[^/]+\.(model|tiktoken)")
+# tokenizer.model, sentencepiece.bpe.model; Marian's source.spm and target.spm) and tiktoken
+# ranks.
+TOKENIZER_FILE = re.compile(r"[^/]+\.(model|spm|tiktoken)")
 
 SAFETENSORS_SINGLE = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -299,7 +301,9 @@ def download(
     return Downloaded(selection=selection, folder=str(folder), fetched_bytes=needed)
 
 
-def offline_command(models: dict[str, str], cache_dir: str | Path) -> str:
+def offline_command(
+    models: dict[str, str], cache_dir: str | Path, *, translation: bool = False
+) -> str:
     """The one line that starts the kiosk on these downloads with the network off."""
     parts = ["HF_HUB_OFFLINE=1", f"HF_HUB_CACHE={shlex.quote(str(cache_dir))}"]
     parts += ["python", "app.py", "--kiosk"]
@@ -309,6 +313,7 @@ def offline_command(models: dict[str, str], cache_dir: str | Path) -> str:
             f"--{kind}",
             "real" if repo_id == REAL_CHECKPOINTS[kind] else shlex.quote(repo_id),
         ]
+    parts += ["--translation", "real" if translation else "off"]
     return " ".join(parts)
 
 
@@ -328,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="ID",
             help=f"{title} hub id (default: {REAL_CHECKPOINTS[kind]}; 'real' means the same)",
         )
+    parser.add_argument(
+        "--translation",
+        choices=("real", "off"),
+        default="real",
+        help=f"also fetch the Arabic<->English opus-mt pair ({' + '.join(REAL_TRANSLATION_PAIRS['ar'])})"
+        " that lets the page take Arabic questions (default: real; off skips it)",
+    )
     parser.add_argument(
         "--cache-dir",
         default=None,
@@ -371,9 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for kind in MODEL_KINDS:
             download(models[kind], cache_dir=cache)
+        translation = args.translation == "real"
+        for repo_id in REAL_TRANSLATION_PAIRS["ar"] if translation else ():
+            download(repo_id, cache_dir=cache)
     except DownloadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print("Done. Start the kiosk offline with:")
-    print(offline_command(models, cache))
+    print(offline_command(models, cache, translation=translation))
     return 0
