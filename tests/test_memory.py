@@ -35,7 +35,8 @@ def v1_tree(root: Path, limit: str, usage: int, inactive: int = 0) -> None:
     app = "sys/fs/cgroup/memory/kiosk/app/"
     write(root, app + "memory.limit_in_bytes", limit)
     write(root, app + "memory.usage_in_bytes", str(usage))
-    write(root, app + "memory.stat", f"cache 5\ntotal_inactive_file {inactive}\n")
+    stat = f"total_inactive_file {inactive}\ntotal_active_file {GIB}\ntotal_mapped_file {GIB}\n"
+    write(root, app + "memory.stat", stat)
 
 
 def test_v1_limit_of_the_own_cgroup(tmp_path):
@@ -43,7 +44,8 @@ def test_v1_limit_of_the_own_cgroup(tmp_path):
     cgroup = read_cgroup_memory(tmp_path)
     assert cgroup is not None and cgroup.version == 1 and cgroup.path == "/kiosk/app"
     assert cgroup.limit == 8 * GIB
-    # Inactive page cache is reclaimable: 3 GB used minus 1 GB of it leaves 6 GB.
+    # Page cache nobody maps is reclaimable: 3 GB used minus 1 GB of it leaves 6 GB free;
+    # the mapped 1 GB (weights served from their file) counts as used.
     assert cgroup.free == 6 * GIB
     report = read_memory(tmp_path)
     assert report.host_available == 20 * GIB
@@ -75,7 +77,8 @@ def v2_tree(root: Path, path: str, limit: str, current: int, inactive: int = 0) 
     folder = "sys/fs/cgroup" + path.rstrip("/") + "/"
     write(root, folder + "memory.max", limit)
     write(root, folder + "memory.current", str(current))
-    write(root, folder + "memory.stat", f"anon 1\ninactive_file {inactive}\nactive_file 7\n")
+    stat = f"anon 1\ninactive_file {inactive}\nactive_file 7\nfile_mapped 7\n"
+    write(root, folder + "memory.stat", stat)
 
 
 def test_v2_memory_max(tmp_path):

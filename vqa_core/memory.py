@@ -5,8 +5,8 @@ cgroup's limit, so both are read: the cgroup this process belongs to, as
 ``/proc/self/cgroup`` names it, found under the mount point ``/proc/self/mountinfo``
 gives for that hierarchy (cgroup v2's ``memory.max`` / ``memory.current``, or v1's
 ``memory.limit_in_bytes`` / ``memory.usage_in_bytes``), and every ancestor up to the mount,
-since a parent's limit binds its children too. Reclaimable page cache (``inactive_file``)
-is not counted as used: the kernel drops it before it kills anyone.
+since a parent's limit binds its children too. Page cache no process maps (a checkpoint
+file read while loading) is not counted as used: the kernel drops it before it kills anyone.
 
 Every path is read under ``root`` so tests can point the reader at fixture files.
 Sizes are bytes; :func:`format_gb` writes them the way people read them (GiB, "GB").
@@ -203,14 +203,21 @@ def _level_memory(level: Path, version: int) -> tuple[int | None, int | None]:
     if version == 2:
         limit = _read_int(level / "memory.max")
         usage = _read_int(level / "memory.current")
-        inactive = _read_stat(level / "memory.stat").get("inactive_file", 0)
+        stat = _read_stat(level / "memory.stat")
+        cache = stat.get("inactive_file", 0) + stat.get("active_file", 0)
+        mapped = stat.get("file_mapped", 0)
     else:
         limit = _read_int(level / "memory.limit_in_bytes")
         usage = _read_int(level / "memory.usage_in_bytes")
-        inactive = _read_stat(level / "memory.stat").get("total_inactive_file", 0)
+        stat = _read_stat(level / "memory.stat")
+        cache = stat.get("total_inactive_file", 0) + stat.get("total_active_file", 0)
+        mapped = stat.get("total_mapped_file", 0)
     if limit is None:
         return None, None
-    used = max(0, (usage or 0) - inactive)
+    # Page cache nobody maps (a checkpoint file read while loading) is dropped under
+    # pressure; mapped file pages may be weights served straight from the file, so they stay.
+    reclaimable = max(0, cache - mapped)
+    used = max(0, (usage or 0) - reclaimable)
     return limit, max(0, limit - used)
 
 
