@@ -112,3 +112,33 @@ demo-blip2:
 
 ## demo-models: both embedded demo models; `make -j2 demo-models` trains them side by side
 demo-models: demo-vilt demo-blip2
+
+.PHONY: serve serve-stop
+## serve: the models on a local Ray Serve and the page as its client: a Ray head with
+## SERVE_CPUS CPUs, the Serve application (VILT / BLIP2: demo, real, a hub id or a folder;
+## SERVE_ARGS: more key=value settings of serving.deployments.ServeSettings) on port 8000,
+## and the page on GRADIO_SERVER_PORT (7860) in the background. Needs requirements-serve.txt.
+VILT ?= demo
+BLIP2 ?= demo
+SERVE_CPUS ?= $(shell nproc 2>/dev/null || echo 2)
+SERVE_ARGS ?=
+SERVE_DIR ?= .serve
+# Ray 2.60 starts clusters with token authentication, but its `serve` CLI only sends the
+# token when this says so.
+serve serve-stop: export RAY_AUTH_MODE ?= token
+serve: $(PY)
+	@$(PY) -c "import ray.serve" 2>/dev/null || { echo "make serve needs Ray Serve: $(PY) -m pip install -r requirements-serve.txt" >&2; exit 1; }
+	@mkdir -p $(SERVE_DIR)
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/ray start --head --num-cpus $(SERVE_CPUS) --dashboard-host 127.0.0.1 --disable-usage-stats
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/serve run --address auto --non-blocking --name vqa \
+		serving.deployments:build_app vilt=$(VILT) blip2=$(BLIP2) $(SERVE_ARGS)
+	nohup $(PY) app.py --backend http://127.0.0.1:8000 > $(SERVE_DIR)/page.log 2>&1 & echo $$! > $(SERVE_DIR)/page.pid
+	@$(PY) -m serving wait http://127.0.0.1:$${GRADIO_SERVER_PORT:-7860}/ --timeout 120 \
+		|| { tail -20 $(SERVE_DIR)/page.log; exit 1; }
+	@echo "Page: http://127.0.0.1:$${GRADIO_SERVER_PORT:-7860}  models: http://127.0.0.1:8000 (/info)  page log: $(SERVE_DIR)/page.log  stop: make serve-stop"
+
+## serve-stop: stops what `make serve` started: the page, the Serve application, the Ray head
+serve-stop:
+	-@[ -f $(SERVE_DIR)/page.pid ] && kill $$(cat $(SERVE_DIR)/page.pid) 2>/dev/null; rm -f $(SERVE_DIR)/page.pid
+	-$(VENV)/bin/serve shutdown -y
+	-$(VENV)/bin/ray stop

@@ -73,11 +73,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     )
+    parser.add_argument(
+        "--backend",
+        default=os.environ.get("VQA_BACKEND") or None,
+        metavar="URL",
+        help="answer with the models on a model server (Ray Serve, `make serve`) at URL "
+        "instead of loading them here (default: $VQA_BACKEND)",
+    )
+    parser.add_argument(
+        "--backend-timeout",
+        type=float,
+        default=float(os.environ.get("VQA_BACKEND_TIMEOUT", "30")),
+        help="seconds each request to the model server may take (default 30)",
+    )
     parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE)
     parser.add_argument("--queue-size", type=int, default=DEFAULT_QUEUE_SIZE)
     args = parser.parse_args(argv)
     if args.idle_reset < 5:
         parser.error("--idle-reset must be at least 5 seconds")
+    if args.backend and (args.vilt or args.blip2):
+        parser.error(
+            "--vilt/--blip2 choose the models loaded here; with --backend the model server "
+            "chooses them (make serve VILT=... BLIP2=...)"
+        )
+    if args.backend_timeout <= 0:
+        parser.error("--backend-timeout must be a positive number of seconds")
     return args
 
 
@@ -93,8 +113,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Before loading: on a ZeroGPU Space, spaces must patch torch before models go to CUDA.
     zero_gpu = ZeroGPU.detect()
     try:
-        services = load_services(args.vilt, args.blip2, device=args.device, dtype=args.dtype)
-    except (VQAError, ValueError) as err:  # an impossible device or precision request
+        if args.backend:
+            from serving.client import load_remote_services
+
+            print(f"Backend: the model server at {args.backend} (Ray Serve)", flush=True)
+            services = load_remote_services(args.backend, timeout=args.backend_timeout)
+        else:
+            services = load_services(args.vilt, args.blip2, device=args.device, dtype=args.dtype)
+    except (VQAError, ValueError) as err:  # an impossible device, precision or backend URL
         print(f"app.py: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     for title, answerer, error in (

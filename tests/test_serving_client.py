@@ -220,3 +220,60 @@ def test_wire_format_round_trip_and_option_checks():
             int_option("top_k", bad, default=5, low=1, high=13)
     with pytest.raises(ValueError, match="http:// or https://"):
         ModelServer("127.0.0.1:8000")
+
+
+def test_app_with_a_backend_builds_the_same_page_over_remote_answerers(monkeypatch, capsys):
+    import app
+    from ui.page import about_markdown
+
+    info = {
+        "models": {
+            kind: {
+                "name": f"/srv/{kind}-easyvqa",
+                "source": f"/srv/{kind}-easyvqa",
+                "reason": "the embedded demo preset was requested (argument)",
+                "is_demo": True,
+                "placement": {"device": "cpu", "dtype": "float32"},
+                "labels": ["red", "circle"] if kind == "vilt" else None,
+            }
+            for kind in ("vilt", "blip2")
+        }
+    }
+    server, url, _ = _scripted_server([(200, info)])
+    built = {}
+
+    class Launched:
+        def launch(self, **kwargs):
+            built["launch"] = kwargs
+
+    def build_demo(services, **kwargs):
+        built["services"] = services
+        return Launched()
+
+    monkeypatch.setattr(app, "build_demo", build_demo)
+    monkeypatch.setenv("VQA_TRANSLATION", "off")
+    try:
+        app.main(["--backend", url, "--port", "7999"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    services = built["services"]
+    assert isinstance(services.vilt, RemoteViltAnswerer) and services.vilt.labels == [
+        "red",
+        "circle",
+    ]
+    out = capsys.readouterr().out
+    assert f"Backend: the model server at {url} (Ray Serve)" in out
+    assert f"ViLT: /srv/vilt-easyvqa on cpu / float32 via Ray Serve at {url}" in out
+    about = about_markdown(services)
+    assert f"on cpu / float32 via Ray Serve at {url}" in about and "demo models" in about
+
+
+def test_app_backend_arguments():
+    import app
+
+    assert app.parse_args(["--backend", "http://10.0.0.5:8000"]).backend == "http://10.0.0.5:8000"
+    with pytest.raises(SystemExit):
+        app.parse_args(["--backend", "http://10.0.0.5:8000", "--vilt", "real"])
+    with pytest.raises(SystemExit):
+        app.parse_args(["--backend", "http://x:8000", "--backend-timeout", "0"])
