@@ -5,7 +5,7 @@ or plain `python tests/distributed_probe.py ARGS`); it executes the real `train`
 unchanged and records, per process, in ``$PROBE_DIR/rank<N>.json``:
 
 - ``batches``: the training rows (indices into the training split) of every batch this
-  process collated, in order;
+  process collated, in order (ViLT; BLIP-2's collator sees rebuilt rows, so only sizes);
 - ``tokenizer``: a fingerprint of the tokenizer the collator uses;
 - ``saves``: every ``save_pretrained`` this process made (model, processor);
 - ``writes``: every file under ``--output_dir`` this process opened for writing.
@@ -56,6 +56,7 @@ def _watch_writes(output_dir: str) -> None:
 def _install() -> None:
     import transformers
 
+    import train.generative as generative
     import train.run_vqa as run_vqa
     from train.collator import ViltVqaCollator
 
@@ -65,12 +66,21 @@ def _install() -> None:
         train, evaluation = real_load_splits(*args, **kwargs)
         return train.add_column("row", list(range(len(train)))), evaluation
 
+    def fingerprint(tokenizer) -> None:
+        if RECORD["tokenizer"] is None:
+            vocabulary = sorted(tokenizer.get_vocab().items())
+            RECORD["tokenizer"] = hashlib.sha256(repr(vocabulary).encode()).hexdigest()
+
     class RecordingCollator(ViltVqaCollator):
         def __call__(self, examples):
-            if RECORD["tokenizer"] is None:
-                vocabulary = sorted(self.processor.tokenizer.get_vocab().items())
-                RECORD["tokenizer"] = hashlib.sha256(repr(vocabulary).encode()).hexdigest()
+            fingerprint(self.processor.tokenizer)
             RECORD["batches"].append([int(example["row"]) for example in examples])
+            return super().__call__(examples)
+
+    class RecordingBlip2Collator(generative.Blip2AnswerCollator):
+        def __call__(self, examples):
+            fingerprint(self.processor.tokenizer)
+            RECORD["batches"].append(len(examples))
             return super().__call__(examples)
 
     def recording(cls):
@@ -84,6 +94,7 @@ def _install() -> None:
 
     run_vqa.load_splits = load_splits_with_rows
     run_vqa.ViltVqaCollator = RecordingCollator
+    generative.Blip2AnswerCollator = RecordingBlip2Collator
     recording(transformers.PreTrainedModel)
     recording(transformers.ProcessorMixin)
 

@@ -215,3 +215,33 @@ def test_processes_that_would_each_train_alone_are_stopped(tmp_path):
     assert result.returncode != 0
     assert "did not join one training group" in result.stderr
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_blip2_from_scratch_on_two_processes_shares_one_build(tmp_path):
+    # BLIP-2's from-scratch build trains a BPE tokenizer on the data: the main process builds
+    # model and processor once and hands both to the other, so both train the same model.
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    out = tmp_path / "out"
+    result = launch(
+        "--multi_gpu", "--num_processes", "2", "--main_process_port", str(free_port()),
+        str(PROBE), "--model_type", "blip2", "--dataset", "easy-vqa", "--from_scratch",
+        "--max_train_samples", "64", "--max_eval_samples", "16", "--max_steps", "3",
+        "--do_train", "--do_eval", "--per_device_train_batch_size", "4",
+        "--per_device_eval_batch_size", "16", "--report_to", "none", "--disable_tqdm", "true",
+        "--save_strategy", "no", "--dataloader_pin_memory", "false", "--use_cpu", "true",
+        "--output_dir", str(out),
+        env=environment(probe_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    ranks = records(probe_dir)
+    assert ranks[0]["tokenizer"] == ranks[1]["tokenizer"] is not None
+    assert ranks[0]["batches"][:3] == ranks[1]["batches"][:3] == [4, 4, 4]
+    assert ranks[1]["saves"] == [] and ranks[1]["writes"] == []
+    assert json.loads((out / "all_results.json").read_text())["train_global_batch_size"] == 8
+    from PIL import Image
+
+    from vqa_core import Blip2Answerer
+
+    answerer = Blip2Answerer.from_pretrained(str(out), device="cpu")
+    assert isinstance(answerer.answer(Image.new("RGB", (64, 64)), "What color?").answer, str)

@@ -21,7 +21,9 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 import datasets
 import torch
@@ -49,6 +51,8 @@ from train.metric import VQA_RULES
 from train.splits import DataArguments, load_splits
 
 logger = logging.getLogger("train")
+
+T = TypeVar("T")
 
 MODEL_TYPES = ("vilt", "blip2")
 
@@ -157,22 +161,19 @@ def check_process_group(training_args: TrainingArguments) -> None:
         )
 
 
-def shared_wordpiece_tokenizer(
-    questions: list[str], vocab_size: int, training_args: TrainingArguments
-):
-    """A tokenizer trained once, by the main process, and the same for every process.
+def made_once(make: Callable[[], T], training_args: TrainingArguments) -> T:
+    """``make()`` run by the main process only, its result copied to every other process.
 
-    Tokenizer training breaks ties differently run to run; processes that each trained
-    their own would feed the one model different token ids for the same words.
+    For what must be identical everywhere but is not reproducible run to run: tokenizer
+    training breaks ties differently each time, so processes that each trained their own
+    would feed the one model different token ids for the same words.
     """
-    tokenizer = None
-    if training_args.process_index == 0:
-        tokenizer = train_wordpiece_tokenizer(questions, vocab_size)
+    made = make() if training_args.process_index == 0 else None
     if training_args.world_size == 1:
-        return tokenizer
+        return made
     from accelerate.utils import broadcast_object_list
 
-    return broadcast_object_list([tokenizer], from_process=0)[0]
+    return broadcast_object_list([made], from_process=0)[0]
 
 
 def get_last_checkpoint_or_none(output_dir: str) -> str | None:
@@ -322,8 +323,13 @@ def main(argv: list[str] | None = None) -> dict:
             processor = Blip2Processor.from_pretrained(source)
             model = Blip2ForConditionalGeneration.from_pretrained(source)
         else:
-            model, processor = build_blip2_from_scratch(
-                train_dataset["question"], [a[0] for a in train_dataset["target_answers"]]
+            # Built whole by the main process (its BPE tokenizer is trained on the data) and
+            # copied to the others; from-scratch models are small.
+            model, processor = made_once(
+                lambda: build_blip2_from_scratch(
+                    train_dataset["question"], [a[0] for a in train_dataset["target_answers"]]
+                ),
+                training_args,
             )
         blip2_collator = Blip2AnswerCollator(processor)
 
@@ -366,8 +372,9 @@ def main(argv: list[str] | None = None) -> dict:
             tokenizer = (
                 AutoTokenizer.from_pretrained(model_args.tokenizer_name)
                 if model_args.tokenizer_name
-                else shared_wordpiece_tokenizer(
-                    train_dataset["question"], size.vocab_size, training_args
+                else made_once(
+                    lambda: train_wordpiece_tokenizer(train_dataset["question"], size.vocab_size),
+                    training_args,
                 )
             )
             model, processor = build_vilt(
