@@ -52,6 +52,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--dtype", default=os.environ.get("VQA_DTYPE", "auto"), help="auto|float32|float16|bfloat16"
     )
     parser.add_argument(
+        "--quantization",
+        default=os.environ.get("VQA_QUANTIZATION", "auto"),
+        help="auto|none|int8|8bit|4bit (auto: int8 only where float weights would not fit)",
+    )
+    parser.add_argument(
         "--kiosk",
         action="store_true",
         default=_env_flag("VQA_KIOSK"),
@@ -119,7 +124,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"Backend: the model server at {args.backend} (Ray Serve)", flush=True)
             services = load_remote_services(args.backend, timeout=args.backend_timeout)
         else:
-            services = load_services(args.vilt, args.blip2, device=args.device, dtype=args.dtype)
+            services = load_services(
+                args.vilt,
+                args.blip2,
+                device=args.device,
+                dtype=args.dtype,
+                quantization=args.quantization,
+            )
     except (VQAError, ValueError) as err:  # an impossible device, precision or backend URL
         print(f"app.py: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -127,7 +138,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("ViLT", services.vilt, services.vilt_error),
         ("BLIP-2", services.blip2, services.blip2_error),
     ):
-        if answerer is not None:
+        # What vqa_core.fit chose and why (needs, free memory); remote services have no plan.
+        plan = getattr(services, "vilt_plan" if title == "ViLT" else "blip2_plan", None)
+        if answerer is not None and plan is not None:
+            print(f"{title}: {answerer.name} on {plan.describe()} ({plan.reason})", flush=True)
+        elif answerer is not None:
             print(f"{title}: {answerer.name} on {answerer.placement.describe()}", flush=True)
         else:
             print(f"{title}: unavailable ({error})", flush=True)

@@ -107,6 +107,10 @@ def about_markdown(services: Services, translator: Translator | None = None) -> 
         source = choice.source if choice else (answerer.name if answerer else "—")
         if answerer is not None:
             where = answerer.placement.describe()
+            # vqa_core.fit's choice and its reason (what it needs, what the machine has).
+            plan = getattr(services, "vilt_plan" if title == "ViLT" else "blip2_plan", None)
+            if plan is not None:
+                where = f"{plan.describe()}: {plan.reason}"
             rows.append(
                 f"- **{title}**: `{source}` on {where}" + (f" ({choice.reason})" if choice else "")
             )
