@@ -129,8 +129,7 @@ def test_vqa_rules_reach_the_score_and_are_named(tmp_path):
     )
     common = [
         "--model", str(DEMO_VILT), "--device", "cpu",
-        # evaluation reads the training options too; easy-VQA is the cheap training source
-        "--dataset", "easy-vqa",
+        # The annotated files alone: no training source needed to score.
         "--eval_questions_file", str(questions_file),
         "--eval_annotations_file", str(annotations_file),
         "--eval_image_dir", str(images),
@@ -149,6 +148,23 @@ def test_vqa_rules_reach_the_score_and_are_named(tmp_path):
     assert [entry["question_id"] for entry in results] == [q["question_id"] for q in asked]
     with pytest.raises(SystemExit):
         main([*common, "--vqa_rules", "2019"])
+
+
+def test_any_training_source_still_scores_and_numbers_rows(tmp_path):
+    results_file = tmp_path / "results.json"
+    metrics = main(
+        ["--model", str(DEMO_VILT), "--device", "cpu", "--dataset", "easy-vqa",
+         "--max_eval_samples", "20", "--results_file", str(results_file)]
+    )  # fmt: skip
+    assert metrics["count"] == 20 and metrics["accuracy"] >= 90.0
+    assert metrics["split"] == "test" and metrics["vqa_rules"] == "2021"
+    # easy-VQA has no question ids: the results file numbers the rows.
+    assert [e["question_id"] for e in json.loads(results_file.read_text())] == list(range(20))
+
+
+def test_half_a_vqa_v2_evaluation_source_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="needs all of --eval_questions_file"):
+        main(["--model", str(DEMO_VILT), "--eval_questions_file", str(tmp_path / "q.json")])
 
 
 def test_write_results_refuses_what_the_server_would():

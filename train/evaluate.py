@@ -3,6 +3,9 @@
     python -m train.evaluate --model vqa_core/demo_models/vilt-easyvqa --dataset easy-vqa
     python -m train.evaluate --model_type blip2 --model vqa_core/demo_models/blip2-easyvqa \\
         --dataset easy-vqa --max_eval_samples 1000 --output metrics.json --vqa_rules 2017
+    python -m train.evaluate --model runs/vilt-vqa --vqa_rules 2017 \
+        --eval_questions_file v2_OpenEnded_mscoco_val2014_questions.json \
+        --eval_annotations_file v2_mscoco_val2014_annotations.json --eval_image_dir val2014
 
 Answers for the VQA challenge server (test-dev has no public answers, so nothing is scored):
 
@@ -120,6 +123,34 @@ def _source_question_ids(data_args, count: int) -> list[int]:
     return list(range(count))
 
 
+def _evaluation_only_source(rest: list[str]) -> tuple[argparse.Namespace, Dataset] | None:
+    """The annotated VQA v2 files or the metadata.jsonl folder given alone, loaded without a
+    training source (the training options insist on one); None when other options are given."""
+    from train.data import load_image_folder, load_vqa_v2
+
+    options = argparse.ArgumentParser(add_help=False)
+    for name in ("eval_questions_file", "eval_annotations_file", "eval_image_dir", "eval_folder"):
+        options.add_argument(f"--{name}")
+    options.add_argument("--max_eval_samples", type=int)
+    args, unknown = options.parse_known_args(rest)
+    vqa_v2 = [args.eval_questions_file, args.eval_annotations_file, args.eval_image_dir]
+    if unknown or not (any(vqa_v2) or args.eval_folder):
+        return None
+    if args.eval_folder:
+        evaluation, args.eval_split = load_image_folder(args.eval_folder), args.eval_folder
+    elif all(vqa_v2):
+        evaluation = load_vqa_v2(*vqa_v2)
+        args.eval_split = args.eval_questions_file
+    else:
+        raise ValueError(
+            "VQA v2 evaluation needs all of --eval_questions_file, --eval_annotations_file "
+            "and --eval_image_dir"
+        )
+    if args.max_eval_samples is not None and args.max_eval_samples < 1:
+        raise ValueError(f"--max_eval_samples must be at least 1, got {args.max_eval_samples}")
+    return args, evaluation
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="Checkpoint folder or hub id.")
@@ -191,15 +222,19 @@ def main(argv: list[str] | None = None) -> dict:
         return summary
     if own.image_dir:
         parser.error("--image_dir goes with --questions_file")
-    # The data options are the training script's, so any source it reads can be scored.
-    data_args, unknown = HfArgumentParser(DataArguments).parse_args_into_dataclasses(
-        args=rest, return_remaining_strings=True
-    )
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    _train, evaluation = load_splits(data_args)
-    if evaluation is None:
-        parser.error("the source has no evaluation split; give --eval_split or --eval_folder")
+    evaluation_only = _evaluation_only_source(rest)
+    if evaluation_only is not None:
+        data_args, evaluation = evaluation_only
+    else:
+        # The data options are the training script's, so any source it reads can be scored.
+        data_args, unknown = HfArgumentParser(DataArguments).parse_args_into_dataclasses(
+            args=rest, return_remaining_strings=True
+        )
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        _train, evaluation = load_splits(data_args)
+        if evaluation is None:
+            parser.error("the source has no evaluation split; give --eval_split or --eval_folder")
     if data_args.max_eval_samples is not None:
         evaluation = evaluation.select(range(min(len(evaluation), data_args.max_eval_samples)))
     answerer = _answerer(own.model, own.model_type, own.device)
