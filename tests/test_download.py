@@ -303,6 +303,21 @@ def copy_selection(repo: Path, target: Path) -> set[str]:
     return set(chosen.files)
 
 
+def assert_same_weights(loaded, reference) -> None:
+    """Every tensor of ``reference`` is in ``loaded`` with the same values (in its dtype)."""
+    mine = loaded.state_dict()
+    theirs = reference.state_dict()
+    assert mine.keys() == theirs.keys()
+    for name, tensor in theirs.items():
+        assert torch.equal(mine[name].to(tensor.dtype), tensor), name
+
+
+def assert_same_processor(loaded, reference, text: str) -> None:
+    """Same token ids and the same image processor settings: the processor files came along."""
+    assert loaded.tokenizer(text)["input_ids"] == reference.tokenizer(text)["input_ids"]
+    assert loaded.image_processor.to_dict() == reference.image_processor.to_dict()
+
+
 def add_leftovers(repo: Path, weights: list[str]) -> None:
     """What hub repos hold beside the weights loading reads; garbage, so loading them fails."""
     for name in [*weights, "README.md", ".gitattributes", "onnx/model.onnx"]:
@@ -335,23 +350,28 @@ def test_sharded_blip2_with_duplicate_bin_shards_loads_from_the_selection(
 
     assert {"model.safetensors.index.json", *shards} <= copied
     assert not any(name.endswith(".bin") or "onnx" in name for name in copied)
-    loaded = Blip2Answerer.from_pretrained(str(tmp_path / "selected"), device="cpu")
+    # float32 as saved, whatever `auto` would pick on this CPU.
+    loaded = Blip2Answerer.from_pretrained(
+        str(tmp_path / "selected"), device="cpu", dtype="float32"
+    )
+    assert_same_weights(loaded.model, model)
+    assert_same_processor(loaded.processor, tiny_blip2.processor, "Question: what? Answer:")
     paths, questions, _ = easy_vqa_sample
-    expected = tiny_blip2.answer(paths[0], questions[0], max_new_tokens=5).answer
-    assert loaded.answer(paths[0], questions[0], max_new_tokens=5).answer == expected
+    assert isinstance(loaded.answer(paths[0], questions[0], max_new_tokens=5).answer, str)
 
 
 @pytest.mark.parametrize("weights", ["safetensors", "bin-only"])
-def test_vilt_loads_from_the_selection(
-    weights, tiny_vilt_dir, tiny_vilt, easy_vqa_sample, tmp_path
-):
+def test_vilt_loads_from_the_selection(weights, tiny_vilt_dir, easy_vqa_sample, tmp_path):
+    from transformers import ViltForQuestionAnswering
+
     from vqa_core import ViltAnswerer
 
+    reference = ViltForQuestionAnswering.from_pretrained(tiny_vilt_dir)
     repo = tmp_path / "repo"
     shutil.copytree(tiny_vilt_dir, repo)
     if weights == "bin-only":
         (repo / "model.safetensors").unlink()
-        state = {k: v.clone().contiguous() for k, v in tiny_vilt.model.state_dict().items()}
+        state = {k: v.clone().contiguous() for k, v in reference.state_dict().items()}
         torch.save(state, repo / "pytorch_model.bin")
     else:
         add_leftovers(repo, ["pytorch_model.bin"])
@@ -359,12 +379,16 @@ def test_vilt_loads_from_the_selection(
     copied = copy_selection(repo, tmp_path / "selected")
 
     assert ("pytorch_model.bin" in copied) is (weights == "bin-only")
-    loaded = ViltAnswerer.from_pretrained(str(tmp_path / "selected"), device="cpu")
+    loaded = ViltAnswerer.from_pretrained(str(tmp_path / "selected"), device="cpu", dtype="float32")
+    assert_same_weights(loaded.model, reference)
+    original = ViltAnswerer.from_pretrained(str(tiny_vilt_dir), device="cpu", dtype="float32")
+    assert_same_processor(loaded.processor, original.processor, "what shape is it?")
     paths, questions, _ = easy_vqa_sample
-    assert (
-        loaded.answer(paths[0], questions[0]).answers
-        == tiny_vilt.answer(paths[0], questions[0]).answers
-    )
+    got, expected = (a.answer(paths[0], questions[0]).answers for a in (loaded, original))
+    assert [label for label, _ in got] == [label for label, _ in expected]
+    # Same weights, same labels; the scores only to float rounding, which kernel choices
+    # (threads, batch) may change between two calls.
+    assert [score for _, score in got] == pytest.approx([score for _, score in expected], rel=1e-3)
 
 
 def test_the_printed_line_answers_offline_from_the_downloaded_cache(
