@@ -69,6 +69,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="start in high-contrast, large-text mode",
     )
     parser.add_argument(
+        "--no-auto-describe",
+        dest="auto_describe",
+        action="store_false",
+        help="kiosk and accessible modes: do not describe each picture as it arrives",
+    )
+    parser.add_argument(
+        "--examples",
+        default=os.environ.get("VQA_EXAMPLES") or None,
+        metavar="DIR",
+        help="a folder of your own pictures with an examples.jsonl of questions, shown "
+        "instead of the built-in examples (default: $VQA_EXAMPLES)",
+    )
+    parser.add_argument(
         "--idle-reset",
         type=int,
         default=int(os.environ.get("VQA_IDLE_RESET_SECONDS", DEFAULT_IDLE_RESET_SECONDS)),
@@ -169,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         idle_reset_seconds=args.idle_reset,
         max_batch_size=args.max_batch_size,
         queue_size=args.queue_size,
+        auto_describe=(args.kiosk or args.accessible) and args.auto_describe,
+        examples_dir=args.examples,
     )
     demo.launch(
         server_name=args.host,

@@ -87,10 +87,11 @@ def test_on_zero_gpu_every_model_call_runs_inside_spaces_gpu(
     assert spaces.decorated == [
         "ViltAnswerer.answer_batch",
         "Blip2Answerer.answer_batch",
+        "Blip2Answerer.describe_batch",
         "MarianDirection.translate",
         "MarianDirection.translate",
     ]
-    assert len(wrapped) == 4
+    assert len(wrapped) == 5
     paths, questions, _ = easy_vqa_sample
     vilt = fresh_services.vilt.answer(paths[0], questions[0])  # answer() goes through the batch
     blip2 = fresh_services.blip2.answer(paths[0], questions[0], max_new_tokens=3)

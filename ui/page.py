@@ -7,6 +7,7 @@ The page's words live in ``ui/text/<lang>.json``, its styles and script in ``ui/
 from __future__ import annotations
 
 import json
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from vqa_core import Services
 from vqa_core.translation import Translator
 
 from .handlers import DEFAULT_TOP_K, VQAHandlers
-from .messages import page_translations
+from .messages import LANGUAGES, message, page_translations
 
 __all__ = [
     "DEMO_EXAMPLES",
@@ -26,8 +27,11 @@ __all__ = [
     "build_demo",
     "launch_kwargs",
     "lenient_image",
+    "load_examples",
     "page_theme",
 ]
+
+logger = logging.getLogger("vqa_app")
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -56,6 +60,8 @@ EXAMPLE_HEADERS = ["Image", "Question"]
 # as long as someone might still be asking about them; on a kiosk, minutes.
 KIOSK_CACHE_SECONDS = (60, 300)
 CACHE_SECONDS = (600, 3600)
+# A museum's own examples: a folder with this file, one {"image": ..., "question": ...} a line.
+EXAMPLES_FILE = "examples.jsonl"
 
 
 @cache
@@ -127,6 +133,28 @@ def about_markdown(services: Services, translator: Translator | None = None) -> 
             "language gets a notice instead of an answer (`--translation` or "
             "`VQA_TRANSLATION` switches it on; see docs/languages.md)"
         )
+    if services.blip2_choice is not None and services.blip2_choice.is_demo:
+        follow_up = (
+            "the page lists the last few questions about the same picture, but both models "
+            "answer each question alone: ViLT is a classifier over a fixed list of answers, "
+            "and the demo BLIP-2, trained on single questions, answered fewer follow-ups "
+            "right with the earlier turns in its prompt than without them"
+        )
+    else:
+        follow_up = (
+            "BLIP-2 reads the last few questions about the same picture and its own answers "
+            'to them, so "and what colour is it?" works; ViLT, a classifier over a fixed '
+            "list of answers, answers each question alone"
+        )
+    rows.append(
+        f"- **Follow-up questions**: {follow_up}. A new picture or *Start over* begins a new "
+        "conversation."
+    )
+    rows.append(
+        "- **Photo check**: each picture is checked for being very dark, washed out, almost "
+        "blank, blurred or very small, and a sentence above the answers says so: both models "
+        "answer such photos as confidently as good ones (docs/accessibility.md)."
+    )
     text = "\n".join(rows)
     if services.uses_demo:
         text += (
@@ -139,7 +167,57 @@ def about_markdown(services: Services, translator: Translator | None = None) -> 
     return text
 
 
-def _examples(services: Services) -> list[list[str]]:
+def load_examples(folder: str | Path) -> list[list[str]]:
+    """A museum's own examples: ``folder/examples.jsonl``, one ``{"image", "question"}`` a line.
+
+    ``image`` is a file inside ``folder``; the question may be in any language. A line that
+    is not JSON, names no readable picture inside the folder or has no question is skipped
+    with a log line, so one bad entry never keeps the kiosk from starting.
+    """
+    from vqa_core import load_image
+
+    root = Path(folder).resolve()
+    listing = root / EXAMPLES_FILE
+    if not listing.is_file():
+        logger.warning(
+            "--examples %s: no %s there; showing the built-in examples", root, EXAMPLES_FILE
+        )
+        return []
+    examples: list[list[str]] = []
+    for number, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{listing}:{number}"
+        try:
+            entry = json.loads(line)
+            image = (root / str(entry["image"])).resolve()
+            question = str(entry["question"]).strip()
+        except (ValueError, KeyError, TypeError) as err:
+            logger.warning('Skipping example %s: not a {"image", "question"} line (%s)', where, err)
+            continue
+        if not image.is_relative_to(root) or not image.is_file():
+            logger.warning(
+                "Skipping example %s: no picture %s inside %s", where, entry["image"], root
+            )
+            continue
+        if not question:
+            logger.warning("Skipping example %s: the question is empty", where)
+            continue
+        try:
+            load_image(image)
+        except Exception as err:  # any unreadable file: skipped, never a crash at start
+            logger.warning("Skipping example %s: %s", where, err)
+            continue
+        examples.append([str(image), question])
+    logger.info("Examples: %d from %s", len(examples), listing)
+    return examples
+
+
+def _examples(services: Services, examples_dir: str | Path | None = None) -> list[list[str]]:
+    if examples_dir is not None:
+        museum = load_examples(examples_dir)
+        if museum:
+            return museum
     chosen = DEMO_EXAMPLES if services.uses_demo or not _any_real(services) else PHOTO_EXAMPLES
     return [
         [str(EXAMPLES_DIR / path), question]
@@ -163,11 +241,17 @@ def build_demo(
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     translator: Translator | None = None,
+    auto_describe: bool | None = None,
+    examples_dir: str | Path | None = None,
 ) -> gr.Blocks:
     """The Blocks app for ``services``; call ``.launch(**launch_kwargs(...))`` on it.
 
     ``translator`` (optional) puts questions the models cannot read into English first.
+    ``auto_describe`` has BLIP-2 describe each picture as it arrives (default: in kiosk and
+    accessible modes). ``examples_dir`` holds a museum's own examples (``load_examples``).
     """
+    if auto_describe is None:
+        auto_describe = kiosk or accessible
     with gr.Blocks(
         title="Visual question answering, side by side",
         delete_cache=KIOSK_CACHE_SECONDS if kiosk else CACHE_SECONDS,
@@ -222,6 +306,7 @@ def build_demo(
                     beams = gr.Slider(1, 8, value=1, step=1, label=text("beams"))
                 with gr.Row():
                     ask = gr.Button(text("ask"), variant="primary", elem_id="vqa-ask", size="lg")
+                    describe = gr.Button(text("describe"), elem_id="vqa-describe", size="lg")
                     reset = gr.Button(
                         text("start_over"), variant="secondary", elem_id="vqa-reset", size="lg"
                     )
@@ -230,6 +315,8 @@ def build_demo(
                     # Above the answers, not only in About: shape-trained models answer a
                     # photo with confident nonsense, which otherwise reads as a broken app.
                     gr.Markdown(text("demo_notice"), elem_id="vqa-demo-notice")
+                # The photo-quality sentence: above the answers, read before them.
+                quality_note = gr.Markdown(elem_id="vqa-quality")
                 with gr.Row(equal_height=True):
                     with gr.Column(elem_id="vqa-vilt-column"):
                         gr.Markdown(text("vilt_heading"))
@@ -250,6 +337,8 @@ def build_demo(
                         blip2_translation = gr.Markdown(elem_id="vqa-blip2-translation")
                         blip2_status = gr.Markdown(elem_id="vqa-blip2-status")
                 agreement = gr.Markdown(elem_id="vqa-agreement")
+                # This session's questions about the picture, oldest first.
+                conversation_view = gr.Markdown(elem_id="vqa-conversation")
                 with gr.Row(elem_id="vqa-speech"):
                     read_aloud = gr.Button(text("read_aloud"), elem_id="vqa-read", size="lg")
                     stop_reading = gr.Button(text("stop_reading"), elem_id="vqa-stop", size="lg")
@@ -261,7 +350,7 @@ def build_demo(
                     value=accessible,
                     elem_id="vqa-accessible-toggle",
                 )
-        examples = _examples(services)
+        examples = _examples(services, examples_dir)
         if examples:
             example_table = gr.Examples(
                 examples, inputs=[image, question], label=text("examples"), elem_id="vqa-examples"
@@ -272,6 +361,11 @@ def build_demo(
         # How the ViLT step routed the question (as is, translated, not asked), for the
         # BLIP-2 step (which then translates nothing again) and the agreement line.
         question_route = gr.State(None)
+        # This session's conversation about the current picture (never shared, never kept).
+        conversation = gr.State([])
+        # /ask's history and the photo-quality cue, for API users only.
+        history_io = gr.JSON(visible=False)
+        quality_io = gr.JSON(visible=False)
 
         batch = {"batch": True, "max_batch_size": max_batch_size}
         # Clear the previous answers in the browser first, so BLIP-2's column and the
@@ -298,10 +392,13 @@ def build_demo(
         )
         blip2_event = ask_event.then(
             handlers.answer_blip2,
-            inputs=[image, question, max_new_tokens, beams, question_route],
+            inputs=[image, question, max_new_tokens, beams, question_route, conversation],
             outputs=[blip2_answer, blip2_status],
             api_name="blip2",
             **batch,
+        )
+        speak_if_on = (
+            "(on) => { if (on) setTimeout(() => window.vqaSpeak && window.vqaSpeak(), 50); }"
         )
         blip2_event.then(
             handlers.summarise,
@@ -310,11 +407,62 @@ def build_demo(
             api_name="agreement",
             queue=False,
         ).then(
-            None,
-            [auto_read],
-            None,
-            js="(on) => { if (on) setTimeout(() => window.vqaSpeak && window.vqaSpeak(), 50); }",
+            handlers.remember,
+            inputs=[
+                question,
+                vilt_label,
+                blip2_answer,
+                vilt_status,
+                blip2_status,
+                question_route,
+                conversation,
+            ],
+            outputs=[conversation, conversation_view],
+            api_name="remember",
+            api_visibility="undocumented",
+            queue=False,
+        ).then(None, [auto_read], None, js=speak_if_on)
+
+        # Describe: BLIP-2's caption, no question; and on arrival in kiosk/accessible modes.
+        describe_outputs = [
+            blip2_answer,
+            blip2_status,
+            vilt_label,
+            vilt_status,
+            agreement,
+            quality_note,
+            conversation,
+            conversation_view,
+        ]
+        describe.click(
+            fn=None,
+            outputs=[blip2_status, agreement, vilt_translation, blip2_translation],
+            js="() => ['', '', '', '']",
+            queue=False,
+        ).then(
+            handlers.describe_page,
+            inputs=[image, conversation],
+            outputs=describe_outputs,
+            api_name="describe_page",
+            api_visibility="undocumented",
+        ).then(None, [auto_read], None, js=speak_if_on)
+        # A new picture (or none): its quality sentence, and a new conversation.
+        arrival = image.change(
+            handlers.new_picture,
+            inputs=[image],
+            outputs=[quality_note, conversation, conversation_view],
+            api_name="new_picture",
+            api_visibility="undocumented",
+            queue=False,
         )
+        if auto_describe:
+            arrival.then(
+                handlers.describe_arrival,
+                inputs=[image, conversation],
+                outputs=describe_outputs,
+                api_name="describe_arrival",
+                api_visibility="undocumented",
+            ).then(None, [auto_read], None, js=speak_if_on)
 
         # /answer: both models in one call for gradio_client users; not bound to a visible control.
         api_trigger = gr.Button(visible=False)
@@ -323,6 +471,33 @@ def build_demo(
             inputs=[image, question, top_k, max_new_tokens, beams],
             outputs=[vilt_label, vilt_status, blip2_answer, blip2_status, agreement],
             api_name="answer",
+            **batch,
+        )
+
+        # /ask: /answer with a conversation history (BLIP-2 reads it), handed back extended.
+        ask_trigger = gr.Button(visible=False)
+        ask_trigger.click(
+            handlers.ask,
+            inputs=[image, question, top_k, max_new_tokens, beams, history_io],
+            outputs=[
+                vilt_label,
+                vilt_status,
+                blip2_answer,
+                blip2_status,
+                agreement,
+                history_io,
+                quality_io,
+            ],
+            api_name="ask",
+            **batch,
+        )
+        # /describe: BLIP-2's caption of the picture and the photo-quality cue.
+        describe_trigger = gr.Button(visible=False)
+        describe_trigger.click(
+            handlers.describe,
+            inputs=[image, max_new_tokens, beams],
+            outputs=[blip2_answer, blip2_status, quality_io],
+            api_name="describe",
             **batch,
         )
 
@@ -344,6 +519,9 @@ def build_demo(
                 blip2_answer,
                 blip2_status,
                 agreement,
+                conversation,
+                conversation_view,
+                quality_note,
             ],
             api_name="reset",
             queue=False,
@@ -387,7 +565,16 @@ def launch_kwargs(
     idle_reset_seconds: int = DEFAULT_IDLE_RESET_SECONDS,
 ) -> dict[str, Any]:
     """Theme, CSS, JS, i18n and limits for ``demo.launch``."""
-    options = {"kiosk": kiosk, "accessible": accessible, "idleResetSeconds": idle_reset_seconds}
+    options = {
+        "kiosk": kiosk,
+        "accessible": accessible,
+        "idleResetSeconds": idle_reset_seconds,
+        # Said when the browser has no voice for the page's language.
+        "noVoice": {
+            lang: message("speech_no_voice", lang, language=message(f"language_{lang}", lang))
+            for lang in LANGUAGES
+        },
+    }
     return {
         "theme": page_theme(kiosk=kiosk),
         "css": page_css(kiosk=kiosk),

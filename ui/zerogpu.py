@@ -78,6 +78,8 @@ class ZeroGPU:
             for title, answerer in (("ViLT", services.vilt), ("BLIP-2", services.blip2))
             if answerer is not None
         ]
+        if services.blip2 is not None and hasattr(services.blip2, "describe_batch"):
+            targets.append(("BLIP-2", services.blip2, "describe_batch"))
         if translator is not None:
             targets += [
                 (f"translation {direction.name}", direction, MODEL_CALLS["translation"])

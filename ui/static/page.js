@@ -1,6 +1,7 @@
 // The page script. Gradio runs it once when the page loads; ui/page.py calls it with the
-// app's options ({kiosk, accessible, idleResetSeconds}). It marks the answer line as a live
-// region, switches high contrast, reads answers aloud with the browser's speech synthesis,
+// app's options ({kiosk, accessible, idleResetSeconds, noVoice}). It marks the answer line,
+// the photo-quality sentence and the conversation as live regions, switches high contrast,
+// reads answers aloud with the browser's speech synthesis in a voice for the page's language,
 // sets the page direction for Arabic, and in kiosk mode resets the page after idle time.
 (options) => {
   const byId = (id) => document.getElementById(id);
@@ -19,6 +20,17 @@
     el.setAttribute("aria-live", "polite");
     el.setAttribute("role", "status");
     el.setAttribute("aria-atomic", "true");
+  });
+  // The photo-quality sentence is announced when a picture arrives, before any answer.
+  whenPresent("vqa-quality", (el) => {
+    el.setAttribute("aria-live", "polite");
+    el.setAttribute("role", "status");
+    el.setAttribute("aria-atomic", "true");
+  });
+  // The conversation is a log: each new turn is announced, and the list reads in order.
+  whenPresent("vqa-conversation", (el) => {
+    el.setAttribute("role", "log");
+    el.setAttribute("aria-live", "polite");
   });
 
   // Arabic (and other right-to-left locales Gradio may gain) read right to left.
@@ -44,14 +56,43 @@
     });
   }
 
+  // A voice for the page's language (an Arabic voice on an Arabic page); when the browser
+  // has none, a line under the speech buttons says so, in the page's language.
+  const pageLanguage = () => (document.documentElement.getAttribute("lang") || lang).toLowerCase();
+  window.vqaPickVoice = () => {
+    const wanted = pageLanguage().split("-")[0];
+    const voices = window.speechSynthesis.getVoices();
+    const matching = voices.filter((v) => (v.lang || "").toLowerCase().split(/[-_]/)[0] === wanted);
+    return matching.find((v) => v.localService) || matching[0] || null;
+  };
+  const sayVoiceMissing = (missing) => {
+    const row = byId("vqa-speech");
+    if (!row) return;
+    let note = byId("vqa-speech-note");
+    if (!missing) { if (note) note.remove(); return; }
+    if (!note) {
+      note = document.createElement("p");
+      note.id = "vqa-speech-note";
+      note.setAttribute("role", "status");
+      row.insertAdjacentElement("afterend", note);
+    }
+    const notes = options.noVoice || {};
+    note.textContent = notes[pageLanguage().split("-")[0]] || notes.en || "";
+  };
   window.vqaSpeak = () => {
     if (!("speechSynthesis" in window)) return;
-    const region = byId("vqa-agreement");
-    const text = region ? region.innerText.trim() : "";
-    if (!text) return;
+    // The photo-quality sentence first: it says how far to trust what follows.
+    const parts = ["vqa-quality", "vqa-agreement"]
+      .map((id) => byId(id))
+      .map((el) => (el ? el.innerText.trim() : ""))
+      .filter((part) => part);
+    if (!parts.length) return;
     window.speechSynthesis.cancel();
-    const utterance = new SpeechSynthesisUtterance(text);
-    utterance.lang = document.documentElement.getAttribute("lang") || lang;
+    const utterance = new SpeechSynthesisUtterance(parts.join(" "));
+    utterance.lang = pageLanguage();
+    const voice = window.vqaPickVoice();
+    if (voice) utterance.voice = voice;
+    sayVoiceMissing(!voice);
     window.speechSynthesis.speak(utterance);
   };
   window.vqaStopSpeaking = () => {
