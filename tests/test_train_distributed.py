@@ -148,7 +148,9 @@ def test_two_processes_take_the_same_steps_as_one(runs):
 
     two, one = losses("two"), losses("one")
     assert [step for step, _ in two] == [step for step, _ in one] == [100, 200, 300]
-    assert [loss for _, loss in two] == pytest.approx([loss for _, loss in one], rel=1e-3)
+    # Float sums in another order (gloo's all-reduce against one batch mean) drift over 300
+    # Adam steps: 0.2% apart at step 300 in one run here. A scaled loss is 100% apart.
+    assert [loss for _, loss in two] == pytest.approx([loss for _, loss in one], rel=0.02)
 
 
 def test_only_the_main_process_writes(runs):
