@@ -52,8 +52,15 @@ def test_the_space_names_both_real_checkpoints():
 def test_preload_names_exactly_what_the_offline_download_selects():
     entries = [entry.split() for entry in space_header()["preload_from_hub"]]
     assert [entry[0] for entry in entries] == list(REAL_CHECKPOINTS.values())
-    for repo_id, files in entries:
-        named = files.split(",")
+    for entry in entries:
+        repo_id = entry[0]
+        if repo_id == REAL_CHECKPOINTS["vilt"]:
+            # Whole repo on purpose: whether ViLT's hub repo holds model.safetensors beside
+            # pytorch_model.bin could not be checked from here, and naming a file the repo
+            # lacks would fail the Space's build; both copies together are under 1 GB.
+            assert len(entry) == 1, entry
+            continue
+        named = entry[1].split(",")
         assert len(named) == len(set(named))
         assert set(named) == set(select_files(repo_id, LISTINGS[repo_id]).files)
         assert not any(name.endswith(".bin") for name in named)
