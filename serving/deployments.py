@@ -87,7 +87,9 @@ class ServeSettings:
     max_replicas: int = 2
     target_ongoing_requests: float = 8.0
     max_batch_size: int = 8
-    batch_wait_timeout_s: float = 0.05
+    # How long a lone request waits for company. Under load batches form anyway (requests
+    # queue while a batch runs); at low load every request pays this wait in full.
+    batch_wait_timeout_s: float = 0.01
     # The ingress answers 504 after this, before a client's own 30 s timeout fires.
     request_timeout_s: float = 25.0
     # torch intra-op threads per replica; 0 means the CPUs Ray assigned (at least 1).
@@ -207,6 +209,8 @@ class _ModelReplica:
         self.load_error: str | None = None
         self.consecutive_failures = 0
         self.last_failure = ""
+        self._waiting: list[tuple[list[_Item], Any, asyncio.Future]] = []
+        self._draining = False
         try:
             self.choice = resolve_model(self.kind, model)
             self.answerer = self._from_pretrained(self.choice.source, device, dtype)
@@ -256,6 +260,46 @@ class _ModelReplica:
             )
 
     async def _run_batch(self, items: list[_Item], run) -> list[ModelReply]:
+        """Answer a batch Serve formed, merged with the batches waiting beside it.
+
+        Ray 2.60's batcher forms the next batch while one runs (each from whatever arrived
+        within ``batch_wait_timeout_s`` of its first request), so under load several small
+        batches queue behind the model. They wait here instead, and whatever is waiting when
+        the model frees up runs as one batch of up to ``max_batch_size``.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((items, run, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                limit = self.batching["max_batch_size"]
+                taken = [self._waiting.pop(0)]
+                while (
+                    self._waiting
+                    and sum(len(t[0]) for t in taken) + len(self._waiting[0][0]) <= limit
+                    and self._waiting[0][1] == taken[0][1]
+                ):
+                    taken.append(self._waiting.pop(0))
+                merged = [item for items, _, _ in taken for item in items]
+                try:
+                    replies = await self._answer_items(merged, taken[0][1])
+                except Exception as err:  # reported to each waiting request, never lost
+                    for _, _, future in taken:
+                        future.set_exception(err)
+                    continue
+                start = 0
+                for items, _, future in taken:
+                    future.set_result(replies[start : start + len(items)])
+                    start += len(items)
+        finally:
+            self._draining = False
+
+    async def _answer_items(self, items: list[_Item], run) -> list[ModelReply]:
         """Answer ``items`` in one call; on failure answer each alone so one bad item
         (or one that needs too much memory) does not fail the others."""
         if self.answerer is None:
@@ -296,7 +340,7 @@ class ViltDeployment(_ModelReplica):
         dtype: str = "auto",
         torch_threads: int = 0,
         max_batch_size: int = 8,
-        batch_wait_timeout_s: float = 0.05,
+        batch_wait_timeout_s: float = 0.01,
     ) -> None:
         self._load(model, device, dtype, torch_threads)
         self._configure_batching(self._answer_batch, max_batch_size, batch_wait_timeout_s)
@@ -310,7 +354,7 @@ class ViltDeployment(_ModelReplica):
     async def answer(self, image: Any, question: str, top_k: int) -> ModelReply:
         return await self._answer_batch(_Item(image, question, (("top_k", top_k),)))
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01, max_concurrent_batches=64)
     async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
         return await self._run_batch(items, self._classify)
 
@@ -337,7 +381,7 @@ class Blip2Deployment(_ModelReplica):
         dtype: str = "auto",
         torch_threads: int = 0,
         max_batch_size: int = 8,
-        batch_wait_timeout_s: float = 0.05,
+        batch_wait_timeout_s: float = 0.01,
     ) -> None:
         self._load(model, device, dtype, torch_threads)
         self._configure_batching(self._answer_batch, max_batch_size, batch_wait_timeout_s)
@@ -351,7 +395,7 @@ class Blip2Deployment(_ModelReplica):
         options = (("max_new_tokens", max_new_tokens), ("num_beams", num_beams))
         return await self._answer_batch(_Item(image, question, options))
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01, max_concurrent_batches=64)
     async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
         return await self._run_batch(items, self._generate)
 
