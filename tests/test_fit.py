@@ -32,12 +32,39 @@ def loaded_counts(model: torch.nn.Module) -> tuple[int, int]:
     """(quantizable linear weights, all parameters) of a loaded model, counted directly."""
     output = model.get_output_embeddings()
     last = list(model.named_parameters())[-1][0].rsplit(".", 1)[0]
+    kept = tuple(model._keep_in_fp32_modules or ())  # BLIP-2's Q-Former is never quantized
     linear = sum(
         module.weight.numel()
         for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and module is not output and name != last
+        if isinstance(module, torch.nn.Linear)
+        and module is not output
+        and name != last
+        and not name.startswith(kept)
     )
     return linear, sum(p.numel() for p in model.parameters())
+
+
+def test_int8_footprint_matches_what_torchao_stores(tiny_blip2_dir):
+    """The int8 weight bytes counted before loading are the bytes the loaded model holds."""
+    from torchao.utils import TorchAOBaseTensor
+
+    from vqa_core.blip2 import load_blip2
+    from vqa_core.placement import resolve_placement
+
+    footprint = measure_checkpoint(str(tiny_blip2_dir), Blip2ForConditionalGeneration)
+    model, _, _ = load_blip2(
+        str(tiny_blip2_dir), placement=resolve_placement("cpu", "float32"), quantization="int8"
+    )
+    held = 0
+    for parameter in model.parameters():
+        if isinstance(parameter, TorchAOBaseTensor):
+            names, _ = parameter.__tensor_flatten__()
+            held += sum(
+                getattr(parameter, n).numel() * getattr(parameter, n).element_size() for n in names
+            )
+        else:
+            held += parameter.numel() * parameter.element_size()
+    assert footprint.weight_bytes(torch.float32, "int8") == held
 
 
 @pytest.mark.parametrize(

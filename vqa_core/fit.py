@@ -69,11 +69,15 @@ class Footprint:
 
     source: str
     linear_params: int  # nn.Linear weights int8 would store in one byte
-    linear_rows: int  # their output rows: int8 keeps one scale per row
+    linear_rows: int  # their output rows: int8 keeps a scale (fp32) and a zero point per row
     other_params: int  # every other floating-point parameter, kept in the float type
     largest_param: int  # the largest single tensor: loading holds one extra copy of it
     stored_bytes: int  # bytes per parameter in the checkpoint's files
     counted_from: str
+    # Parameters of the model's ``_keep_in_fp32_modules`` (BLIP-2's Q-Former): never
+    # quantized, and fp32 under fp16 (``strict`` ones under bf16 too); part of other_params.
+    fp32_under_fp16: int = 0
+    fp32_under_bf16: int = 0
 
     @property
     def params(self) -> int:
@@ -81,11 +85,13 @@ class Footprint:
 
     def weight_bytes(self, dtype: torch.dtype, quantization: str = "none") -> int:
         width = torch.finfo(dtype).bits // 8
+        upcast = {torch.float16: self.fp32_under_fp16, torch.bfloat16: self.fp32_under_bf16}
+        floats = self.other_params * width + upcast.get(dtype, 0) * (4 - width)
         if quantization == "int8" or quantization == "8bit":
-            return self.linear_params + 4 * self.linear_rows + self.other_params * width
+            return self.linear_params + 5 * self.linear_rows + floats
         if quantization == "4bit":
-            return self.linear_params // 2 + 4 * self.linear_rows + self.other_params * width
-        return self.params * width
+            return self.linear_params // 2 + 5 * self.linear_rows + floats
+        return self.linear_params * width + floats
 
     def need_bytes(self, dtype: torch.dtype, quantization: str = "none") -> int:
         """Weights, one tensor's transient copy while it is converted, and the margin."""
@@ -227,8 +233,9 @@ def _header_counts(files: list[Path]) -> tuple[int, int, int, int, int]:
     return matrices, rows, others, largest, stored
 
 
-def _meta_counts(source: str, model_class: type) -> tuple[int, int, int, int]:
-    """``(linear params, linear rows, other float params, largest)`` of the model on ``meta``."""
+def _meta_counts(source: str, model_class: type) -> tuple[int, int, int, int, int, int]:
+    """The model on ``meta``: ``(linear params, their rows, other float params, largest,
+    params upcast to fp32 under fp16, under bf16)``."""
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(source)
@@ -240,20 +247,32 @@ def _meta_counts(source: str, model_class: type) -> tuple[int, int, int, int]:
     last_parameter = list(model.named_parameters())[-1][0].rsplit(".", 1)[0]
     skipped = {name for name, module in model.named_modules() if module is output}
     skipped.add(last_parameter)
+    # Modules a model keeps in fp32 (transformers' _keep_in_fp32_modules, e.g. BLIP-2's
+    # Q-Former) are never quantized either, and are upcast under fp16.
+    keep = set(getattr(model, "_keep_in_fp32_modules", None) or ())
+    strict = set(getattr(model, "_keep_in_fp32_modules_strict", None) or ())
+
+    def within(name: str, keys: set[str]) -> bool:
+        return any(f".{key}." in f".{name}." for key in keys)
+
     quantized: set[int] = set()
     linear = rows = 0
     for name, module in model.named_modules():
         linear_layer = isinstance(module, torch.nn.Linear) and name not in skipped
-        if linear_layer and id(module.weight) not in quantized:
+        if linear_layer and not within(name, keep | strict) and id(module.weight) not in quantized:
             quantized.add(id(module.weight))
             linear += module.weight.numel()
             rows += module.weight.shape[0]
-    others = largest = 0
-    for parameter in model.parameters():  # tied parameters are yielded once
+    others = largest = under_fp16 = under_bf16 = 0
+    for name, parameter in model.named_parameters():  # tied parameters are yielded once
         largest = max(largest, parameter.numel())
         if id(parameter) not in quantized and parameter.is_floating_point():
             others += parameter.numel()
-    return linear, rows, others, largest
+            if within(name, keep | strict):
+                under_fp16 += parameter.numel()
+            if within(name, strict):
+                under_bf16 += parameter.numel()
+    return linear, rows, others, largest, under_fp16, under_bf16
 
 
 def measure_checkpoint(source: str, model_class: type | None = None) -> Footprint | None:
@@ -269,8 +288,10 @@ def measure_checkpoint(source: str, model_class: type | None = None) -> Footprin
             logger.warning("could not read the safetensors headers of %s: %s", source, err)
     if model_class is not None:
         try:
-            linear, rows, others, largest = _meta_counts(source, model_class)
-            return Footprint(source, linear, rows, others, largest, stored, "config")
+            linear, rows, others, largest, fp16_up, bf16_up = _meta_counts(source, model_class)
+            return Footprint(
+                source, linear, rows, others, largest, stored, "config", fp16_up, bf16_up
+            )
         except Exception as err:  # any failure here only means: count another way
             logger.info("could not build %s on the meta device (%s)", source, err)
     if header is not None:
