@@ -381,3 +381,20 @@ def test_the_download_command_fetches_what_marian_loading_reads():
         "tokenizer_config.json",
         "vocab.json",
     }
+
+
+def test_the_pair_is_planned_before_loading_and_skipped_when_it_cannot_fit(tiny_pair_dir):
+    from vqa_core.memory import MemoryReport
+
+    pair = str(tiny_pair_dir)
+    # 300 MB free: the tiny pair's few hundred KB (and the plan's margin) fit.
+    translator, _, error = load_translator(
+        pair, device="cpu", memory=lambda: MemoryReport(300 * 2**20, 24 * 2**30)
+    )
+    assert error is None and translator.to_english([ARABIC_QUESTION]) == [ENGLISH_OF_IT]
+    # 10 MB free: nothing is loaded, and the sentence says why and what still works.
+    translator, choice, error = load_translator(
+        pair, device="cpu", memory=lambda: MemoryReport(10 * 2**20, 24 * 2**30)
+    )
+    assert translator is None and choice.enabled
+    assert "Translation" in error and "--translation off" in error

@@ -43,6 +43,7 @@ __all__ = [
     "resolve_translation",
     "load_translator",
     "default_label_cache_dir",
+    "plan_pair",
     "route_question",
     "route_questions",
 ]
@@ -245,8 +246,9 @@ class Translator:
         dtype: str = "auto",
         num_beams: int = DEFAULT_NUM_BEAMS,
         label_cache_dir: str | Path | None = None,
+        placement: Placement | None = None,
     ) -> Translator:
-        placement = resolve_placement(device, dtype)
+        placement = placement or resolve_placement(device, dtype)
         return cls(
             MarianDirection.from_pretrained(to_english, placement),
             MarianDirection.from_pretrained(from_english, placement),
@@ -351,31 +353,81 @@ def default_label_cache_dir() -> Path | None:
     return Path(base) / "vqa-demo" / "label-translations"
 
 
+def _seq2seq_on_config(config):
+    # What fit builds on the meta device to count parameters: the pair's own model class.
+    from transformers import AutoModelForSeq2SeqLM
+
+    return AutoModelForSeq2SeqLM.from_config(config)
+
+
+def plan_pair(choice: TranslationChoice, *, device: str = "auto", dtype: str = "auto", memory=None):
+    """Where both directions of ``choice`` fit together (float only), or one sentence why not."""
+    import gc
+
+    from .fit import Footprint, measure_checkpoint, plan_load
+    from .memory import read_memory
+
+    assert choice.to_english is not None and choice.from_english is not None
+    gc.collect()  # memory freed by the models' loads counts only once Python lets go of it
+    parts = [
+        measure_checkpoint(source, _seq2seq_on_config)
+        for source in (choice.to_english, choice.from_english)
+    ]
+    both = None
+    if all(part is not None for part in parts):
+        both = Footprint(
+            source=f"{choice.to_english} + {choice.from_english}",
+            linear_params=sum(part.linear_params for part in parts),
+            linear_rows=sum(part.linear_rows for part in parts),
+            other_params=sum(part.other_params for part in parts),
+            largest_param=max(part.largest_param for part in parts),
+            stored_bytes=max(part.stored_bytes for part in parts),
+            counted_from=parts[0].counted_from,
+        )
+    # Marian models are loaded in float: int8 was never measured on them here.
+    return plan_load(
+        "Translation",
+        both,
+        device=device,
+        dtype=dtype,
+        quantization="none",
+        instead="--translation off",
+        memory=memory or read_memory,
+    )
+
+
 def load_translator(
     requested: str | None = None,
     *,
     device: str = "auto",
     dtype: str = "auto",
     label_cache_dir: str | Path | None = None,
+    memory=None,
 ) -> tuple[Translator | None, TranslationChoice | None, str | None]:
     """Resolve and load the translation pair; failures are returned, not raised.
 
     Returns ``(translator, choice, error)``: no translator and no error when translation
     is off, no translator and a person's sentence when it was asked for and failed to load.
-    ``label_cache_dir`` defaults to :func:`default_label_cache_dir`.
+    ``label_cache_dir`` defaults to :func:`default_label_cache_dir`. Like the models, the
+    pair is planned before it loads (:mod:`vqa_core.fit`): when what is left of the memory
+    cannot hold it, translation stays off and the error says why.
     """
     try:
         choice = resolve_translation(requested)
         if not choice.enabled:
             return None, choice, None
         assert choice.to_english is not None and choice.from_english is not None
+        plan = plan_pair(choice, device=device, dtype=dtype, memory=memory)
+        if not plan.fits:
+            logger.error("Translation not loaded: %s", plan.reason)
+            return None, choice, plan.reason
+        logger.info("Translation: %s: %s", plan.describe(), plan.reason)
         translator = Translator.from_pretrained(
             choice.to_english,
             choice.from_english,
             language=choice.language,
-            device=device,
-            dtype=dtype,
             label_cache_dir=label_cache_dir or default_label_cache_dir(),
+            placement=plan.placement,
         )
     except VQAError as err:
         logger.error("Translation unavailable: %s", err)
