@@ -1,8 +1,18 @@
 """ViLT-B/32 and BLIP-2 OPT-2.7B at their real sizes, random weights: latency, tokens/s, memory.
 
-    python bench/full_size.py            # CPU: fp32 vs bf16; GPU when present: fp32 vs fp16
+    python bench/full_size.py            # CPU: fp32 vs bf16 vs int8; GPU: fp32 vs fp16 vs int8
     python bench/full_size.py --quick    # CPU-sized: BLIP-2 with fewer ViT-g / OPT layers
     python bench/full_size.py --full     # every layer of BLIP-2 even on CPU (~16 GB in fp32)
+    python bench/full_size.py --precisions float32,bfloat16 --built   # the models built in
+                                         # place, no checkpoint (the earlier method, no int8)
+
+By default every row loads the same checkpoint, written once into a hub-layout cache
+(``--cache``, sharded fp32 safetensors like the hub's) by train.hub_cache, through
+vqa_core's loaders, as the app does: fp32 serves the weights from the mapped file, bf16
+converts each tensor as it is read, int8 quantizes each linear weight as it is read
+(torchao, fp32 activations: vqa_core.fit's choice). Peak memory is reported twice: peak
+RSS (file pages of the mapped checkpoint included) and peak anonymous memory sampled every
+10 ms (what the process itself allocated).
 
 The configurations are written out below from the published model configs (the hub is not
 reachable here), so the compute per token and per image is the real models': ViLT-B/32
@@ -185,19 +195,80 @@ def timed(fn, device: str, repeats: int) -> float:
     return statistics.median(samples)
 
 
+class AnonPeak:
+    """Samples the process's anonymous RSS every 10 ms in a thread; ``peak`` in bytes."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def now() -> int:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            self._stop.wait(0.01)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, self.now())
+
+
+def load_net(model: str, dtype_name: str, device: str, source: str):
+    """The model loaded from ``source`` through vqa_core's loaders, as the app loads it."""
+    from vqa_core.blip2 import load_blip2
+    from vqa_core.placement import resolve_placement
+    from vqa_core.vilt import load_vilt
+
+    quantization = "int8" if dtype_name == "int8" else "none"
+    # int8 computes in fp32 on CPU (torchao's fast path there), fp16 on a GPU.
+    compute = (
+        ("float16" if device.startswith("cuda") else "float32")
+        if quantization != "none"
+        else dtype_name
+    )
+    placement = resolve_placement(device, compute)
+    loader = load_vilt if model == "vilt" else load_blip2
+    net, _, _ = loader(source, placement=placement, quantization=quantization)
+    return net, placement.dtype
+
+
 def worker(
-    model: str, dtype_name: str, device: str, repeats: int, layers: tuple[int, int], tokens: int
+    model: str,
+    dtype_name: str,
+    device: str,
+    repeats: int,
+    layers: tuple[int, int],
+    tokens: int,
+    source: str | None = None,
+    batches: tuple[int, ...] = (1, 8),
 ) -> dict:
-    dtype = getattr(torch, dtype_name)
+    sampler = AnonPeak() if not device.startswith("cuda") else None
     torch.manual_seed(0)
-    # Built straight in the target precision and place: no fp32 copy inflates the peak.
-    torch.set_default_dtype(dtype)
-    with torch.device(device):
-        if model == "vilt":
-            net = ViltForQuestionAnswering(vilt_b32_config()).eval()
-        else:
-            net = Blip2ForConditionalGeneration(blip2_opt27b_config(*layers)).eval()
-    torch.set_default_dtype(torch.float32)
+    if source:
+        net, dtype = load_net(model, dtype_name, device, source)
+    else:
+        dtype = getattr(torch, dtype_name)
+        # Built straight in the target precision and place: no fp32 copy inflates the peak.
+        torch.set_default_dtype(dtype)
+        with torch.device(device):
+            if model == "vilt":
+                net = ViltForQuestionAnswering(vilt_b32_config()).eval()
+            else:
+                net = Blip2ForConditionalGeneration(blip2_opt27b_config(*layers)).eval()
+        torch.set_default_dtype(torch.float32)
+    image_token = getattr(net.config, "image_token_index", IMAGE_TOKEN_ID)
     params = sum(p.numel() for p in net.parameters())
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
@@ -218,7 +289,7 @@ def worker(
             }
         prompt = torch.randint(1000, 50000, (batch, BLIP2_PROMPT_TOKENS), generator=generator)
         prompt[:, 0] = 2  # </s> as BOS, as OPT's tokenizer does
-        image_tokens = torch.full((batch, 32), IMAGE_TOKEN_ID)
+        image_tokens = torch.full((batch, 32), image_token)
         input_ids = torch.cat([image_tokens, prompt], dim=1)
         return {
             "input_ids": input_ids,
@@ -226,7 +297,7 @@ def worker(
             "pixel_values": torch.randn(batch, 3, 224, 224, generator=generator),
         }
 
-    for batch in (1, 8):
+    for batch in batches:
         batch_inputs = {k: v.to(device) for k, v in inputs(batch).items()}
         batch_inputs["pixel_values"] = batch_inputs["pixel_values"].to(dtype)
         if model == "vilt":
@@ -255,7 +326,18 @@ def worker(
         if model == "blip2":
             row[f"b{batch}_tok_s"] = batch * tokens / seconds
     row["peak_mb"] = peak_memory_mb(device)
+    if sampler is not None:
+        row["anon_mb"] = sampler.stop() / 2**20
     return row
+
+
+def checkpoint_sources(cache: str, layers: tuple[int, int]) -> dict[str, str]:
+    """Both checkpoints in a hub-layout cache under ``cache`` (written on first use)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from train.hub_cache import build_real_hub_cache
+
+    built = build_real_hub_cache(Path(cache) / f"hub-{layers[0]}-{layers[1]}", blip2_layers=layers)
+    return {"vilt": str(built.vilt), "blip2": str(built.blip2)}
 
 
 def main() -> None:
@@ -269,13 +351,19 @@ def main() -> None:
     parser.add_argument("--vision-layers", type=int, default=None, help="override ViT-g depth")
     parser.add_argument("--opt-layers", type=int, default=None, help="override OPT depth")
     parser.add_argument("--models", default="vilt,blip2")
+    parser.add_argument("--precisions", default=None, help="default: float32,<half>,int8")
+    parser.add_argument("--batches", default="1,8", help="batch sizes to time")
+    parser.add_argument("--built", action="store_true", help="build in place, load nothing")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "vqa-bench"))
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "DTYPE"), help=argparse.SUPPRESS)
+    parser.add_argument("--source", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     # On CPU the full BLIP-2 needs ~16 GB in fp32 and minutes per batch: default to quick.
     quick = args.quick or (not args.full and not args.device.startswith("cuda"))
     vision_layers = args.vision_layers or (8 if quick else 39)
     opt_layers = args.opt_layers or (8 if quick else 32)
+    batches = tuple(int(b) for b in args.batches.split(","))
 
     if args.worker:
         model, dtype_name = args.worker
@@ -286,15 +374,27 @@ def main() -> None:
             args.repeats,
             (vision_layers, opt_layers),
             args.new_tokens,
+            source=args.source,
+            batches=batches,
         )
         print(json.dumps(row))
         return
 
     low = "float16" if args.device.startswith("cuda") else "bfloat16"
-    print(f"machine: {machine_line()}; device {args.device}; median of {args.repeats} warm runs")
+    precisions = (args.precisions or f"float32,{low}" + ("" if args.built else ",int8")).split(",")
+    if args.built and "int8" in precisions:
+        parser.error("int8 is loaded from a checkpoint; drop --built or int8")
+    sources = {} if args.built else checkpoint_sources(args.cache, (vision_layers, opt_layers))
+    how = "built in place" if args.built else "loaded from fp32 safetensors through vqa_core"
+    print(
+        f"machine: {machine_line()}; device {args.device}; median of {args.repeats} warm runs; "
+        f"{how}"
+    )
     header = (
-        f"{'model':46} {'dtype':9} {'params':>7} {'b1 ms':>9} {'b8 ms':>9} "
-        f"{'b1 tok/s':>9} {'b8 tok/s':>9} {'peak MB':>9}"
+        f"{'model':46} {'dtype':9} {'params':>7} "
+        + "".join(f"{f'b{b} ms':>9} " for b in batches)
+        + "".join(f"{f'b{b} tok/s':>9} " for b in batches)
+        + f"{'peak MB':>9} {'anon MB':>9}"
     )
     for model in args.models.split(","):
         if model == "vilt":
@@ -308,7 +408,7 @@ def main() -> None:
             label = f"BLIP-2 OPT-2.7B{depth}"
         rows = {}
         print(header)
-        for dtype_name in ("float32", low):
+        for dtype_name in precisions:
             command = [
                 sys.executable,
                 __file__,
@@ -325,30 +425,48 @@ def main() -> None:
                 str(vision_layers),
                 "--opt-layers",
                 str(opt_layers),
+                "--batches",
+                args.batches,
             ]
+            if sources:
+                command += ["--source", sources[model]]
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(f"{label:46} {dtype_name:9} failed: {done.stderr.strip().splitlines()[-1:]}")
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows[dtype_name] = row
-            tok = (
-                f"{row['b1_tok_s']:9.1f} {row['b8_tok_s']:9.1f}"
-                if "b1_tok_s" in row
-                else f"{'-':>9} {'-':>9}"
+            times = "".join(f"{row[f'b{b}_ms']:9.1f} " for b in batches)
+            tok = "".join(
+                f"{row[f'b{b}_tok_s']:9.1f} " if f"b{b}_tok_s" in row else f"{'-':>9} "
+                for b in batches
             )
+            anon = f"{row['anon_mb']:9.0f}" if "anon_mb" in row else f"{'-':>9}"
             print(
-                f"{label:46} {dtype_name:9} {row['params_m']:6.0f}M {row['b1_ms']:9.1f} "
-                f"{row['b8_ms']:9.1f} {tok} {row['peak_mb']:9.0f}"
+                f"{label:46} {dtype_name:9} {row['params_m']:6.0f}M {times}{tok}"
+                f"{row['peak_mb']:9.0f} {anon}",
+                flush=True,
             )
-        if len(rows) == 2:
+        first = f"b{batches[0]}_ms"
+        if "float32" in rows and low in rows:
             fp32, other = rows["float32"], rows[low]
             print(
-                f"  {low} vs float32: batch 1 {fp32['b1_ms'] / other['b1_ms']:.2f}x faster, "
-                f"batch 8 {fp32['b8_ms'] / other['b8_ms']:.2f}x faster, peak memory "
-                f"{100 * other['peak_mb'] / fp32['peak_mb']:.0f}% of float32"
+                f"  {low} vs float32: batch {batches[0]} {fp32[first] / other[first]:.2f}x faster, "
+                f"peak memory {100 * other['peak_mb'] / fp32['peak_mb']:.0f}% of float32"
             )
-    if model == "blip2":
+        if "int8" in rows and low in rows:
+            int8, other = rows["int8"], rows[low]
+            anon_share = (
+                f", peak anon {100 * int8['anon_mb'] / other['anon_mb']:.0f}%"
+                if "anon_mb" in int8
+                else ""
+            )
+            print(
+                f"  int8 vs {low}: batch {batches[0]} latency {int8[first] / other[first]:.2f}x "
+                f"(target <= 1), peak RSS {100 * int8['peak_mb'] / other['peak_mb']:.0f}%"
+                f"{anon_share} of {low}'s (target <= 55%)"
+            )
+    if "blip2" in args.models:
         print(f"BLIP-2 generates exactly {args.new_tokens} new tokens per answer.")
 
 

@@ -1,8 +1,8 @@
 """Run by tests/cgroup_limits.py inside a memory cgroup: plan, load and answer once each.
 
 Prints ``{"ready": true}`` once imported, waits for a line on stdin (the parent sets the
-limit then), loads the app's models with ``load_services()`` exactly as app.py does (every
-choice on auto), answers one question with each, and prints one JSON line: the plans, the
+limit then), loads the app's models with ``load_services()`` as app.py does (on auto unless
+argv names a dtype and a quantization after the number of timed answers), answers one question with each, and prints one JSON line: the plans, the
 errors, the answers, seconds per answer, and the process's peak anonymous memory sampled
 every 10 ms (file pages of a mapped checkpoint are not the model's: the kernel drops them).
 """
@@ -45,7 +45,10 @@ def main() -> None:
     sampler = PeakSampler()
     sampler.start()
     started = time.perf_counter()
-    services = load_services()
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    dtype = sys.argv[2] if len(sys.argv) > 2 else "auto"
+    quantization = sys.argv[3] if len(sys.argv) > 3 else "auto"
+    services = load_services(dtype=dtype, quantization=quantization)
     report: dict = {"load_s": time.perf_counter() - started}
     picture = Image.new("RGB", (640, 480), (200, 40, 40))
     for kind in ("vilt", "blip2"):
@@ -60,7 +63,7 @@ def main() -> None:
         if answerer is not None:
             answerer.answer(picture, "what shape is this?")  # warm-up
             seconds = []
-            for _ in range(int(sys.argv[1]) if len(sys.argv) > 1 else 1):
+            for _ in range(repeats):
                 result = answerer.answer(picture, "what shape is this?")
                 seconds.append(result.seconds)
             entry["answer"] = result.best if kind == "vilt" else result.answer

@@ -138,11 +138,16 @@ def run_app_models(
     budget: int | None,
     *,
     repeats: int = 1,
+    dtype: str = "auto",
+    quantization: str = "auto",
+    whole: bool = False,
     timeout: float = 900,
     extra_env: dict | None = None,
 ) -> dict:
     """``load_services`` + one answer per model in a cgroup limited to idle use + ``budget``.
 
+    ``whole=True`` makes ``budget`` the whole limit, the idle interpreter included (a
+    machine's "8 GB").
     Returns the child's JSON report plus ``returncode``, ``limit``, ``idle``, ``cgroup_peak``,
     ``oom_kills`` and ``failcnt``. ``budget=None`` runs without a limit.
     """
@@ -161,7 +166,7 @@ def run_app_models(
         env.pop(name, None)
     with MemoryCgroup() as cgroup:
         child = subprocess.Popen(
-            cgroup.command([sys.executable, str(CHILD), str(repeats)]),
+            cgroup.command([sys.executable, str(CHILD), str(repeats), dtype, quantization]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -175,7 +180,7 @@ def run_app_models(
                 child.wait(timeout=60)
                 raise RuntimeError(f"the child failed before loading: {child.stderr.read()}")
             idle = cgroup.usage()
-            limit = None if budget is None else idle + budget
+            limit = None if budget is None else budget + (0 if whole else idle)
             if limit is not None:
                 cgroup.set_limit(limit)
             child.stdin.write("go\n")
