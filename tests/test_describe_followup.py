@@ -243,3 +243,60 @@ def test_demo_blip2_answers_follow_ups_alone(tiny_blip2, picture):
     assert "answer each question alone" in ui_page.about_markdown(
         Services(blip2=blip2, blip2_choice=demo_choice)
     )
+
+
+# ---- a museum's own examples -------------------------------------------------------------
+
+
+def test_museum_examples_replace_the_built_in_ones_and_bad_lines_are_skipped(
+    tmp_path, caplog, tiny_vilt
+):
+    import logging
+
+    from PIL import Image
+
+    Image.new("RGB", (200, 150), (180, 40, 40)).save(tmp_path / "vase.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"not a picture")
+    (tmp_path.parent / "outside.jpg").write_bytes((tmp_path / "vase.jpg").read_bytes())
+    lines = [
+        '{"image": "vase.jpg", "question": "ما لون المزهرية؟"}',
+        "not json at all",
+        '{"image": "missing.jpg", "question": "What is this?"}',
+        '{"image": "broken.jpg", "question": "What is this?"}',
+        '{"image": "../outside.jpg", "question": "Escaping the folder?"}',
+        '{"image": "vase.jpg"}',
+        '{"image": "vase.jpg", "question": "   "}',
+        "",
+        '{"image": "vase.jpg", "question": "What colour is the vase?"}',
+    ]
+    (tmp_path / "examples.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="vqa_app"):
+        examples = ui_page.load_examples(tmp_path)
+    vase = str((tmp_path / "vase.jpg").resolve())
+    assert examples == [[vase, "ما لون المزهرية؟"], [vase, "What colour is the vase?"]]
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipping")]
+    assert len(skipped) == 6
+    assert all(f"examples.jsonl:{n}" in m for n, m in zip((2, 3, 4, 5, 6, 7), skipped))
+
+    demo = ui.build_demo(Services(vilt=tiny_vilt), examples_dir=tmp_path)
+    shown = [
+        block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "vqa-examples"
+    ]
+    assert shown and [row[1] for row in shown[0].samples] == [e[1] for e in examples]
+
+
+def test_a_folder_without_examples_keeps_the_built_in_ones(tmp_path, tiny_vilt):
+    assert ui_page.load_examples(tmp_path) == []
+    demo = ui.build_demo(Services(vilt=tiny_vilt), examples_dir=tmp_path)
+    shown = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "vqa-examples"]
+    assert len(shown[0].samples) == len(ui_page.DEMO_EXAMPLES)
+
+
+def test_app_takes_the_examples_folder_and_the_auto_describe_opt_out(monkeypatch):
+    import app as vqa_app
+
+    monkeypatch.delenv("VQA_EXAMPLES", raising=False)
+    args = vqa_app.parse_args(["--kiosk", "--no-auto-describe", "--examples", "/museum"])
+    assert (args.auto_describe, args.examples) == (False, "/museum")
+    args = vqa_app.parse_args([])
+    assert args.auto_describe and args.examples is None

@@ -19,6 +19,7 @@ __all__ = [
     "LANGUAGES",
     "describe_agreement",
     "format_timing",
+    "gradio_labels",
     "label_value",
     "message",
     "page_translations",
@@ -39,6 +40,16 @@ def _language_file(lang: str) -> dict[str, dict[str, str]]:
 def page_translations() -> dict[str, dict[str, str]]:
     """The static labels of every language, as ``gr.I18n(**page_translations())`` takes them."""
     return {lang: dict(_language_file(lang)["page"]) for lang in LANGUAGES}
+
+
+def gradio_labels(lang: str) -> dict[str, str]:
+    """Names of Gradio's own controls (its English aria-labels) in ``lang``.
+
+    Gradio names its icon buttons and sliders in English whatever the page's language; the
+    page script renames them from this table (the ``gradio`` part of the language file), so a
+    screen reader on an Arabic page hears Arabic names. Keys ending in a space are prefixes.
+    """
+    return dict(_language_file(lang if lang in LANGUAGES else "en").get("gradio", {}))
 
 
 def pick_language(accept_language: str | None) -> str:

@@ -18,7 +18,7 @@ from vqa_core import Services
 from vqa_core.translation import Translator
 
 from .handlers import DEFAULT_TOP_K, VQAHandlers
-from .messages import LANGUAGES, message, page_translations
+from .messages import LANGUAGES, gradio_labels, message, page_translations
 
 __all__ = [
     "DEMO_EXAMPLES",
@@ -574,6 +574,9 @@ def launch_kwargs(
             lang: message("speech_no_voice", lang, language=message(f"language_{lang}", lang))
             for lang in LANGUAGES
         },
+        # What a screen reader calls the picture, and Gradio's own controls, per language.
+        "pictureAlt": {lang: message("picture_alt", lang) for lang in LANGUAGES},
+        "gradioLabels": {lang: gradio_labels(lang) for lang in LANGUAGES},
     }
     return {
         "theme": page_theme(kiosk=kiosk),

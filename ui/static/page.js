@@ -42,6 +42,44 @@
     document.documentElement.setAttribute("lang", "en");
   }
 
+  // What a screen reader hears: the picture by name, Gradio's own controls in the page's
+  // language, and none of the icons drawn inside named buttons or beside labels.
+  const pageBase = () => (document.documentElement.getAttribute("lang") || "en").split("-")[0];
+  const relabel = () => {
+    const base = pageBase();
+    const names = (options.gradioLabels || {})[base] || {};
+    const prefixes = Object.keys(names).filter((key) => key.endsWith(" "));
+    const app = document.querySelector(".gradio-container") || document.body;
+    for (const el of app.querySelectorAll("[aria-label]")) {
+      const name = el.getAttribute("aria-label");
+      if (names[name]) { el.setAttribute("aria-label", names[name]); continue; }
+      const prefix = prefixes.find((p) => name.startsWith(p));
+      if (prefix) el.setAttribute("aria-label", names[prefix] + name.slice(prefix.length));
+    }
+    const imageLabel = names["Image (upload, camera or paste)"];
+    if (imageLabel) {
+      for (const el of app.querySelectorAll("#vqa-image [data-testid='block-label']")) {
+        for (const node of el.childNodes) {
+          if (node.nodeType === Node.TEXT_NODE && node.textContent.trim()) node.textContent = imageLabel;
+        }
+      }
+    }
+    for (const svg of app.querySelectorAll("svg:not([aria-hidden])")) {
+      if (!svg.getAttribute("aria-label") && !svg.querySelector("title")) svg.setAttribute("aria-hidden", "true");
+    }
+    const alt = (options.pictureAlt || {})[base] || (options.pictureAlt || {}).en || "";
+    for (const img of app.querySelectorAll("#vqa-image img")) {
+      if (img.getAttribute("alt") !== alt) img.setAttribute("alt", alt);
+    }
+  };
+  let relabelQueued = false;
+  new MutationObserver(() => {
+    if (relabelQueued) return;
+    relabelQueued = true;
+    requestAnimationFrame(() => { relabelQueued = false; relabel(); });
+  }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label", "src"] });
+  relabel();
+
   window.vqaSetAccessible = (on) => {
     document.body.classList.toggle("vqa-accessible", !!on);
     try { localStorage.setItem("vqa-accessible", on ? "1" : "0"); } catch (e) {}
