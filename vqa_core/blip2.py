@@ -13,6 +13,7 @@ from ._runtime import load_errors, model_errors, pair_batch, timed
 from .errors import InputError
 from .fit import LOADABLE_QUANTIZATIONS, quantization_config
 from .images import ImageSource, load_image
+from .memory import return_large_frees_to_the_system
 from .placement import Placement, resolve_placement
 from .questions import (
     DEFAULT_PROMPT_TEMPLATE,
@@ -73,6 +74,7 @@ def load_blip2(
     config = quantization_config(quantization, placement.dtype)
     kwargs: dict = {"dtype": placement.dtype}
     if config is not None:
+        return_large_frees_to_the_system()  # else the freed float copies stay resident
         kwargs["quantization_config"] = config
         if quantization == "int8":
             kwargs["device_map"] = device_map or {"": str(placement.device)}

@@ -28,6 +28,7 @@ __all__ = [
     "read_memory",
     "read_cuda_memory",
     "format_gb",
+    "return_large_frees_to_the_system",
 ]
 
 logger = logging.getLogger(__name__)
@@ -248,6 +249,36 @@ def read_memory(root: Path = Path("/")) -> MemoryReport:
     report = MemoryReport(available, total, read_cgroup_memory(root))
     logger.debug("memory: %s (%s)", report.describe(), report.cgroup)
     return report
+
+
+_MMAP_THRESHOLD = 1024**2
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+
+
+def return_large_frees_to_the_system() -> bool:
+    """Make glibc give every freed block of 1 MiB or more back to the kernel at once.
+
+    Quantizing a checkpoint as it loads allocates and frees a float copy of each weight
+    next to the int8 result it keeps. glibc raises its mmap threshold after such frees
+    (up to 32 MiB), so the copies land on the heap, and the small int8 blocks kept between
+    them stop it shrinking: measured on BLIP-2 OPT-2.7B, 5.1 GB resident after an int8 load
+    instead of 3.6 GB, and 3.4 GB more after the first answers. A fixed 1 MiB threshold
+    (what ``MALLOC_MMAP_THRESHOLD_=1048576`` sets) serves large blocks from their own
+    mappings, which are returned on free. Returns ``False`` where the C library is not
+    glibc (musl, macOS) and nothing was changed.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
 
 
 def read_cuda_memory(device: torch.device | str = "cuda") -> tuple[int, int]:

@@ -13,6 +13,7 @@ from transformers import ViltForQuestionAnswering, ViltProcessor
 from ._runtime import load_errors, model_errors, pair_batch, timed
 from .fit import quantization_config
 from .images import ImageSource, load_image
+from .memory import return_large_frees_to_the_system
 from .pixels import vilt_pixel_inputs
 from .placement import Placement, resolve_placement
 from .questions import clean_question
@@ -64,6 +65,7 @@ def load_vilt(
     kwargs: dict = {"dtype": placement.dtype}
     config = quantization_config(quantization, placement.dtype)
     if config is not None:
+        return_large_frees_to_the_system()  # else the freed float copies stay resident
         kwargs["quantization_config"] = config
         # Quantized where it will run: no second copy on another device.
         kwargs["device_map"] = {"": str(placement.device)}
