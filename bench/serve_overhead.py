@@ -107,13 +107,22 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=64, help="requests per replica setting")
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--batch-waits",
+        type=lambda text: [float(v) for v in text.split(",")],
+        default=[0.01],
+        help="batch_wait_timeout_s values to measure the overhead with (default 0.01)",
+    )
+    parser.add_argument(
+        "--parts", default="overhead,replicas", help="which measurements: overhead, replicas"
+    )
     args = parser.parse_args()
 
     import ray
     from ray import serve
 
     from serving.client import load_remote_services
-    from serving.deployments import build_app
+    from serving.deployments import ServeSettings, build_app
     from vqa_core import ViltAnswerer
 
     torch.set_num_threads(args.threads)
@@ -147,57 +156,77 @@ def main() -> None:
             remote = load_remote_services(url).vilt
 
             # 1. Overhead at batch 1, warm, interleaved.
-            for _ in range(3):
+            parts = {part.strip() for part in args.parts.split(",")}
+            for _ in range(3 if "overhead" in parts else 0):
                 local.answer(image, QUESTION)
                 remote.answer(image, QUESTION)
             assert [a for a, _ in remote.answer(image, QUESTION).answers] == [
                 a for a, _ in local.answer(image, QUESTION).answers
             ], "the two paths disagree"
-            times: dict[str, list[float]] = {"in-process": [], "Serve": []}
-            # The model's own time (result.seconds), to tell transport from compute.
-            model_times: dict[str, list[float]] = {"in-process": [], "Serve": []}
-            for round_index in range(args.rounds):
-                order = [("in-process", local), ("Serve", remote)]
-                if round_index % 2:
-                    order.reverse()
-                for name, answerer in order:
-                    start = time.perf_counter()
-                    result = answerer.answer(image, QUESTION)
-                    times[name].append(time.perf_counter() - start)
-                    model_times[name].append(result.seconds)
-            ours = statistics.median(times["in-process"]) * 1000
-            served = statistics.median(times["Serve"]) * 1000
-            print(
-                f"\nbatch 1, warm, {args.rounds} rounds, medians: in-process {ours:.1f} ms, "
-                f"through Serve {served:.1f} ms (+{served - ours:.1f} ms): "
-                f"ratio {served / ours:.3f} (target <= 1.10)"
-            )
-            print(
-                "  of which the model's forward pass: in-process "
-                f"{statistics.median(model_times['in-process']) * 1000:.1f} ms, in the replica "
-                f"{statistics.median(model_times['Serve']) * 1000:.1f} ms"
-            )
-
-            # 2. One replica with every thread against two with half each.
-            print(f"\n{args.users} concurrent users, {args.requests} requests each setting:")
-            per_replica = max(1, args.threads // 2)
-            for replicas, threads in ((1, args.threads), (2, per_replica)):
-                deploy(
-                    serve, build_app, {**base, "replicas": replicas, "torch_threads": threads}, port
-                )
-                remote = load_remote_services(url).vilt
-                load_test(remote, image, replicas * 2, replicas * 4)  # warm every replica
-                figures = load_test(remote, image, args.users, args.requests)
-                print(
-                    f"  {replicas} replica(s) x {threads} torch thread(s): "
-                    f"{figures['rps']:.2f} req/s, p50 {figures['p50']:.2f} s, "
-                    f"p95 {figures['p95']:.2f} s, mean batch {figures['mean_batch']:.1f}, "
-                    f"failures {figures['failures']}"
-                )
+            if "overhead" in parts:
+                for wait in args.batch_waits:
+                    if wait != ServeSettings().batch_wait_timeout_s:
+                        deploy(serve, build_app, {**base, "batch_wait_timeout_s": wait}, port)
+                        remote = load_remote_services(url).vilt
+                        for _ in range(3):
+                            remote.answer(image, QUESTION)
+                    print(f"\nServe's batch_wait_timeout_s = {wait:g} s:", end="")
+                    measure_overhead(local, remote, image, args.rounds)
+            if "replicas" in parts:
+                compare_replicas(serve, build_app, base, port, url, image, args)
             print("load average at end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
         finally:
             serve.shutdown()
             ray.shutdown()
+
+
+def measure_overhead(local, remote, image: bytes, rounds: int) -> None:
+    """Batch 1, warm, interleaved rounds: the same bytes and question down both paths."""
+    times: dict[str, list[float]] = {"in-process": [], "Serve": []}
+    # The model's own time (result.seconds), to tell transport from compute.
+    model_times: dict[str, list[float]] = {"in-process": [], "Serve": []}
+    for round_index in range(rounds):
+        order = [("in-process", local), ("Serve", remote)]
+        if round_index % 2:
+            order.reverse()
+        for name, answerer in order:
+            start = time.perf_counter()
+            result = answerer.answer(image, QUESTION)
+            times[name].append(time.perf_counter() - start)
+            model_times[name].append(result.seconds)
+    ours = statistics.median(times["in-process"]) * 1000
+    served = statistics.median(times["Serve"]) * 1000
+    ours_model = statistics.median(model_times["in-process"]) * 1000
+    served_model = statistics.median(model_times["Serve"]) * 1000
+    print(
+        f" batch 1, warm, {rounds} rounds, medians: in-process {ours:.1f} ms, "
+        f"through Serve {served:.1f} ms (+{served - ours:.1f} ms): "
+        f"ratio {served / ours:.3f} (target <= 1.10)"
+    )
+    print(
+        f"  the model's forward pass: in-process {ours_model:.1f} ms, in the replica "
+        f"{served_model:.1f} ms; the rest (intake, HTTP, Serve's hops): in-process "
+        f"{ours - ours_model:.1f} ms, through Serve {served - served_model:.1f} ms"
+    )
+
+
+def compare_replicas(serve, build_app, base: dict, port: int, url: str, image: bytes, args) -> None:
+    """One replica with every thread against two with half each, under the same load."""
+    from serving.client import load_remote_services
+
+    print(f"\n{args.users} concurrent users, {args.requests} requests each setting:")
+    per_replica = max(1, args.threads // 2)
+    for replicas, threads in ((1, args.threads), (2, per_replica)):
+        deploy(serve, build_app, {**base, "replicas": replicas, "torch_threads": threads}, port)
+        remote = load_remote_services(url).vilt
+        load_test(remote, image, replicas * 2, replicas * 4)  # warm every replica
+        figures = load_test(remote, image, args.users, args.requests)
+        print(
+            f"  {replicas} replica(s) x {threads} torch thread(s): "
+            f"{figures['rps']:.2f} req/s, p50 {figures['p50']:.2f} s, "
+            f"p95 {figures['p95']:.2f} s, mean batch {figures['mean_batch']:.1f}, "
+            f"failures {figures['failures']}"
+        )
 
 
 if __name__ == "__main__":
