@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument(
         "--batch-waits",
         type=lambda text: [float(v) for v in text.split(",")],
-        default=[0.01],
-        help="batch_wait_timeout_s values to measure the overhead with (default 0.01)",
+        default=[0.0],
+        help="batch_wait_timeout_s values to measure the overhead with (default 0, as served)",
     )
     parser.add_argument(
         "--parts", default="overhead,replicas", help="which measurements: overhead, replicas"

@@ -78,7 +78,6 @@ TEST_SETTINGS = {
     "replicas": 1,
     "torch_threads": 1,
     "max_batch_size": 8,
-    "batch_wait_timeout_s": 0.1,
     "request_timeout_s": 20,
     "health_check_period_s": 2,
 }
