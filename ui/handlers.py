@@ -480,9 +480,9 @@ class VQAHandlers:
     def describe_page(self, image, conversation: list | None, request: gr.Request) -> tuple:
         """The Describe button (and a picture's arrival in kiosk and accessible modes).
 
-        BLIP-2's caption goes in its column and, worded, in the announced line (after the
-        photo-quality sentence, so both are read aloud); ViLT's column says it only answers
-        questions; the description joins the conversation list.
+        BLIP-2's caption goes in its column and, worded, in the announced line (read aloud
+        after the photo-quality sentence); the description joins the conversation list.
+        ViLT's column is left alone: a question asked meanwhile keeps its answer there.
         """
         lang = _lang(request)
         (caption,), (status,) = self._describe([image], [DEFAULT_CAPTION_TOKENS], [1])
@@ -495,13 +495,10 @@ class VQAHandlers:
         else:
             line = message("described_nothing", lang)
         conversation = conversation[-MAX_CONVERSATION_ENTRIES:]
-        vilt_status = message("vilt_describes_nothing", lang) if self.services.vilt else gr.skip()
         quality = self.quality_sentence(self._quality(image), lang)
         return (
             caption,
             status,
-            None,
-            vilt_status,
             line,
             quality,
             conversation,
@@ -509,9 +506,11 @@ class VQAHandlers:
         )
 
     # The page's conversation ---------------------------------------------------------------
-    def new_picture(self, image, request: gr.Request) -> tuple[str, list, str]:
-        """A picture arrived or went: its quality sentence; the conversation starts over."""
-        return self.quality_sentence(self._quality(image), _lang(request)), [], ""
+    def new_picture(self, image, request: gr.Request) -> tuple:
+        """A picture arrived or went: its quality sentence; the conversation starts over, and
+        the answers about the last picture go (they are not about this one)."""
+        quality = self.quality_sentence(self._quality(image), _lang(request))
+        return (quality, [], "", None, "", "", "", "", "", "")
 
     def remember(
         self,
@@ -606,7 +605,7 @@ class VQAHandlers:
     def describe_arrival(self, image, conversation: list | None, request: gr.Request) -> tuple:
         """Kiosk and accessible modes: describe a picture as soon as it arrives."""
         if image is None:
-            return (gr.skip(),) * 8
+            return (gr.skip(),) * 6
         return self.describe_page(image, conversation, request)
 
     def browser_preview(self, image: str | None):

@@ -395,6 +395,7 @@ def build_demo(
             inputs=[image, question, max_new_tokens, beams, question_route, conversation],
             outputs=[blip2_answer, blip2_status],
             api_name="blip2",
+            concurrency_id="blip2",
             **batch,
         )
         speak_if_on = (
@@ -427,13 +428,14 @@ def build_demo(
         describe_outputs = [
             blip2_answer,
             blip2_status,
-            vilt_label,
-            vilt_status,
             agreement,
             quality_note,
             conversation,
             conversation_view,
         ]
+        # One BLIP-2 call at a time, in order: a description still running when a question
+        # is asked lands before that question's answer, never over it.
+        blip2_queue = {"concurrency_id": "blip2"}
         describe.click(
             fn=None,
             outputs=[blip2_status, agreement, vilt_translation, blip2_translation],
@@ -445,12 +447,24 @@ def build_demo(
             outputs=describe_outputs,
             api_name="describe_page",
             api_visibility="undocumented",
+            **blip2_queue,
         ).then(None, [auto_read], None, js=speak_if_on)
         # A new picture (or none): its quality sentence, and a new conversation.
         arrival = image.change(
             handlers.new_picture,
             inputs=[image],
-            outputs=[quality_note, conversation, conversation_view],
+            outputs=[
+                quality_note,
+                conversation,
+                conversation_view,
+                vilt_label,
+                vilt_status,
+                blip2_answer,
+                blip2_status,
+                agreement,
+                vilt_translation,
+                blip2_translation,
+            ],
             api_name="new_picture",
             api_visibility="undocumented",
             queue=False,
@@ -462,6 +476,7 @@ def build_demo(
                 outputs=describe_outputs,
                 api_name="describe_arrival",
                 api_visibility="undocumented",
+                **blip2_queue,
             ).then(None, [auto_read], None, js=speak_if_on)
 
         # /answer: both models in one call for gradio_client users; not bound to a visible control.

@@ -64,6 +64,9 @@
         }
       }
     }
+    // Gradio's placeholder for an empty answer is a plain div with a label ("Empty value"):
+    // a label no role allows (axe: aria-prohibited-attr), on nothing worth announcing.
+    for (const el of app.querySelectorAll("div.empty[aria-label]:not([role])")) el.removeAttribute("aria-label");
     for (const svg of app.querySelectorAll("svg:not([aria-hidden])")) {
       if (!svg.getAttribute("aria-label") && !svg.querySelector("title")) svg.setAttribute("aria-hidden", "true");
     }
