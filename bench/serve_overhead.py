@@ -136,7 +136,8 @@ def main() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
         )
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # "local": a fresh instance even when `make serve` left a cluster running here.
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         base = {

@@ -114,7 +114,8 @@ def backend():
     # environment of the Ray instance started here.
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # "local": a fresh instance even when `make serve` left a cluster running here.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     running = Backend(_free_port())
     try:
         running.deploy()
