@@ -361,7 +361,8 @@ def test_api_answer_says_it_translated(translator, tiny_vilt, tiny_blip2, easy_v
     )
     expected = tiny_vilt.answer(easy_vqa_sample[0][0], ENGLISH_OF_IT, top_k=5).answers
     assert list(labels[0]) == [label for label, _ in expected]
-    assert lines[0].startswith("Translated from Arabic") and ENGLISH_OF_IT in lines[0]
+    notice = message("translated_api", language="Arabic", english=ENGLISH_OF_IT)
+    assert lines[0].startswith(notice) and "ViLT: " in lines[0]
 
 
 def test_the_download_command_fetches_what_marian_loading_reads():

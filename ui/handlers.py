@@ -277,7 +277,11 @@ class VQAHandlers:
             vilt_ok=label is not None,
             blip2_ok=bool(blip2_status) and not blip2_status.startswith("⚠"),
         )
-        return f"{self._notice(route, 'en')} {line}" if route and route.translated else line
+        if route is None or not route.translated:
+            return line
+        # API callers get the English answers only, so the notice does not promise Arabic ones.
+        language = message(f"language_{route.script}")
+        return f"{message('translated_api', language=language, english=route.english)} {line}"
 
     def _notice(self, route: QuestionRoute, lang: str) -> str:
         """What the page says about a question the models could not read as it was."""
