@@ -266,7 +266,9 @@ def test_keyboard_only_flow_and_read_aloud(browser, serve, both, sample, expecte
     # "filechooser" listener is added, so a listener added only at Enter raced the key
     # (puppeteer/puppeteer#6040): the chooser then went uncaught in about one run in five.
     page.on("filechooser", lambda _chooser: None)
-    page.wait_for_load_state("networkidle")
+    # Not "networkidle": a page with session state keeps Gradio's heartbeat stream open, so
+    # the network is never idle. Gradio runs the page script once the app is mounted.
+    page.wait_for_function("() => typeof window.vqaSpeak === 'function'", timeout=30_000)
     _tab_to(page, '#vqa-image button[aria-label^="Drop an image"]')
     with page.expect_file_chooser(timeout=10_000) as chooser:
         page.keyboard.press("Enter")
