@@ -334,24 +334,42 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(
     outcomes: list[tuple[float, float, str | None]] = []  # (started, seconds, error)
     lock = threading.Lock()
 
+    in_flight = [0]
+
     def user(offset: int) -> None:
         i = offset
         while not stop.is_set():
             started = time.monotonic()
+            with lock:
+                in_flight[0] += 1
             try:
                 remote.vilt.answer(paths[i % len(paths)], questions_[i % len(paths)])
                 error = None
             except InferenceError as err:
                 error = str(err)
+            except Exception as err:  # kept, so the assertions below show it
+                error = f"unexpected {err!r}"
             with lock:
+                in_flight[0] -= 1
                 outcomes.append((started, time.monotonic() - started, error))
             i += 4
 
     users = [threading.Thread(target=user, args=(k,), daemon=True) for k in range(4)]
     for thread in users:
         thread.start()
-    time.sleep(1.5)
-    killed_at = time.monotonic()
+    # Kill only once requests are answered and more are on their way: on a loaded machine
+    # a fixed pause may end before the first one has even been sent.
+    ready_by = time.monotonic() + 60
+    while time.monotonic() < ready_by:
+        with lock:
+            if outcomes and in_flight[0] >= 2:
+                break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the users never got going: {outcomes[:3]}")
+    with lock:
+        killed_at = time.monotonic()
+        pending = in_flight[0]
     ray.kill(ray.get_actor(victim, namespace="serve"), no_restart=True)
     deadline = killed_at + 90
     while time.monotonic() < deadline:
@@ -371,6 +389,7 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(
         assert not thread.is_alive(), "a request hung past the client's timeout"
 
     # Requests were in flight when the replica died, and more were sent while it was gone.
+    assert pending >= 2
     assert any(started < killed_at < started + seconds for started, seconds, _ in outcomes)
     assert any(killed_at < started < replaced_at for started, _, _ in outcomes)
     print(

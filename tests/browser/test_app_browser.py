@@ -62,6 +62,10 @@ def shown_answers(page) -> tuple[list[str], str, str]:
 
 
 def run_axe(page, axe_source: str) -> list[dict]:
+    # Gradio fades an output to 20% opacity while an event that writes it is still running
+    # (class "pending"): checked then, its text fails contrast for a reason no visitor sees
+    # once the answer is in. On a loaded machine the chained events can still be running.
+    page.wait_for_function("() => !document.querySelector('.pending')", timeout=30_000)
     page.add_script_tag(content=axe_source)
     return page.evaluate(
         """async () => {
