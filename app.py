@@ -52,6 +52,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--dtype", default=os.environ.get("VQA_DTYPE", "auto"), help="auto|float32|float16|bfloat16"
     )
     parser.add_argument(
+        "--only",
+        choices=("vilt", "blip2"),
+        default=os.environ.get("VQA_ONLY") or None,
+        help="load one model only, e.g. on a machine where BLIP-2 does not fit (default: $VQA_ONLY)",
+    )
+    parser.add_argument(
         "--quantization",
         default=os.environ.get("VQA_QUANTIZATION", "auto"),
         help="auto|none|int8|8bit|4bit (auto: int8 only where float weights would not fit)",
@@ -143,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 device=args.device,
                 dtype=args.dtype,
                 quantization=args.quantization,
+                only=args.only,
             )
     except (VQAError, ValueError) as err:  # an impossible device, precision or backend URL
         print(f"app.py: error: {err}", file=sys.stderr)

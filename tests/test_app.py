@@ -427,3 +427,16 @@ def test_answer_reads_each_upload_once_for_both_models(
     assert all(labels) and all(isinstance(answer, str) for answer in answers)
     assert not any(status.startswith("⚠") for status in vilt_statuses + blip2_statuses)
     assert all(lines)
+
+
+def test_only_loads_one_model_and_the_other_column_says_why(tiny_vilt_dir, tiny_blip2_dir):
+    """`app.py --only vilt`: what the fit sentence suggests when BLIP-2 cannot fit."""
+    from vqa_core import load_services
+
+    assert vqa_app.parse_args(["--only", "vilt"]).only == "vilt"
+    services = load_services(str(tiny_vilt_dir), str(tiny_blip2_dir), device="cpu", only="vilt")
+    assert services.vilt is not None and services.blip2 is None
+    assert "--only vilt" in services.blip2_error and services.vilt_error is None
+    handlers = ui.VQAHandlers(services)
+    _labels, statuses = handlers.answer_blip2(["x.png"], ["what?"], [4], [1])
+    assert statuses[0].startswith("⚠") and "--only vilt" in statuses[0]

@@ -153,4 +153,7 @@ def load_services(
         except VQAError as err:
             setattr(services, f"{kind}_error", str(err))
             logger.error("%s unavailable: %s", label, err)
+    for kind in ("vilt", "blip2"):
+        if kind not in kinds:
+            setattr(services, f"{kind}_error", f"it was left out on purpose (--only {only})")
     return services
