@@ -1,7 +1,7 @@
 """The real architectures in a memory cgroup: int8 when only int8 fits, a sentence when
 nothing does, and never an OOM kill.
 
-ViLT-B/32 and BLIP-2 OPT-2.7B at full width (BLIP-2 with 2 of 39 ViT-g and 8 of 32 OPT
+ViLT-B/32 and BLIP-2 OPT-2.7B at full width (BLIP-2 with 2 of 39 ViT-g and 12 of 32 OPT
 layers to keep the build to about a minute; bench/memory_limits.py runs every layer) are
 written as sharded fp32 safetensors into a hub-layout cache; a child process started inside
 a fresh memory cgroup runs ``load_services()`` on auto, as app.py does, and answers once
@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow
 
 REASON = unavailable_reason()
 needs_cgroup = pytest.mark.skipif(REASON is not None, reason=f"no memory cgroup: {REASON}")
-TEST_DEPTH = (2, 8)  # ViT-g layers, OPT layers; every width is the published one
+# ViT-g layers, OPT layers; every width is the published one. int8 keeps the embeddings and
+# the Q-Former in fp32, so it only beats bf16 by enough for this test from ~12 OPT layers.
+TEST_DEPTH = (2, 12)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +58,8 @@ def assert_not_oom_killed(report: dict) -> None:
 def test_only_int8_fits_both_answer_under_the_limit(real_cache, needs):
     # Too little for BLIP-2 in bf16 whatever ViLT takes; room for int8 beside ViLT.
     budget = needs["blip2_bf16"] - GIB // 20
-    assert budget - needs["blip2_int8"] > 2 * needs["vilt_weights"], needs
+    # ViLT takes its share of the budget first; int8 must still fit after it.
+    assert budget - needs["blip2_int8"] > needs["vilt_weights"] + GIB // 8, needs
     report = run_app_models(real_cache.hf_home, budget)
     assert_not_oom_killed(report)
     assert report["vilt"]["error"] is None and report["vilt"]["answer"]
