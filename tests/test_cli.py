@@ -34,11 +34,8 @@ def test_json_answers_from_both_models(tiny_vilt_dir, tiny_blip2_dir, easy_vqa_s
     report = json.loads(done.stdout)
     assert report["question"] == questions[0]
     assert len(report["vilt"]["answers"]) == 3
-    # auto picks bf16 where the CPU runs it natively (vqa_core.fit), fp32 elsewhere.
-    from vqa_core.placement import cpu_bf16_feature
-
-    auto = "cpu / bfloat16" if cpu_bf16_feature() else "cpu / float32"
-    assert report["vilt"]["seconds"] > 0 and report["vilt"]["device"] == auto
+    # auto keeps a model this small in fp32 (measured faster than bf16; vqa_core.fit).
+    assert report["vilt"]["seconds"] > 0 and report["vilt"]["device"] == "cpu / float32"
     assert isinstance(report["blip2"]["answer"], str) and report["blip2"]["seconds"] > 0
 
 
