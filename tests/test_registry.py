@@ -61,4 +61,5 @@ def test_quantization_without_bitsandbytes_is_a_clear_message(tiny_blip2_dir, mo
     )
     assert services.blip2 is None
     assert "pip install bitsandbytes" in services.blip2_error
-    assert services.vilt is None and services.vilt_error is None  # only= loads just one
+    # only= loads just one, and says why the other is missing
+    assert services.vilt is None and "--only blip2" in services.vilt_error
