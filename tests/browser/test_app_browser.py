@@ -64,8 +64,27 @@ def shown_answers(page) -> tuple[list[str], str, str]:
 def run_axe(page, axe_source: str) -> list[dict]:
     # Gradio fades an output to 20% opacity while an event that writes it is still running
     # (class "pending"): checked then, its text fails contrast for a reason no visitor sees
-    # once the answer is in. On a loaded machine the chained events can still be running.
-    page.wait_for_function("() => !document.querySelector('.pending')", timeout=30_000)
+    # once the answer is in.
+    # It fades back over 0.15 s, and a chained event may start right after, so wait until the
+    # page has been settled (nothing pending, nothing part-faded) for half a second.
+    page.evaluate(
+        """() => new Promise((resolve) => {
+            let since = null;
+            const start = performance.now();  // after 30 s axe runs anyway and reports
+            const settled = () => !document.querySelector(".pending") && [
+                ...document.querySelectorAll("[data-testid='markdown-wrapper'], .block"),
+            ].every((el) => getComputedStyle(el).opacity === "1");
+            const check = () => {
+                const now = performance.now();
+                if (!settled()) since = null;
+                else if (since === null) since = now;
+                else if (now - since >= 500) return resolve();
+                if (now - start > 30000) return resolve();
+                setTimeout(check, 50);
+            };
+            check();
+        })"""
+    )
     page.add_script_tag(content=axe_source)
     return page.evaluate(
         """async () => {
