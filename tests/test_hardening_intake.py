@@ -238,6 +238,21 @@ def test_blip2_answers_or_raises_vqa_error(answerers, source, question):
     assert isinstance(result.answer, str)
 
 
+def test_a_question_longer_than_blip2_can_read_is_refused_with_a_sentence(answerers):
+    """A question within the character limit can still be more word pieces than the language
+    model has positions (characters outside the tokenizer's vocabulary take one piece per byte):
+    BLIP-2 refuses it in words, ViLT (which truncates) still answers, and BLIP-2 answers the next
+    question. Hypothesis once found this as an IndexError from OPT's position embeddings."""
+    vilt, blip2 = answerers
+    image = Image.new("RGB", (32, 32), (0, 0, 200))
+    question = ("\U00010000" + "0") * (MAX_QUESTION_CHARS // 2)
+    assert blip2.count_tokens(question) > blip2.prompt_token_budget(3)
+    with pytest.raises(QuestionError, match="too long for BLIP-2"):
+        blip2.answer(image, question, max_new_tokens=3)
+    assert len(vilt.answer(image, question, top_k=2).answers) == 2
+    assert isinstance(blip2.answer(image, "what shape is this?", max_new_tokens=3).answer, str)
+
+
 @pytest.mark.parametrize("size", EXTREME_SIZES)
 @pytest.mark.parametrize("mode", ["1", "P", "I;16", "F", "CMYK", "LA"])
 def test_extreme_shapes_in_odd_modes_reach_both_models(answerers, size, mode):

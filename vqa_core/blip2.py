@@ -10,7 +10,7 @@ import torch
 from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
 from ._runtime import load_errors, model_errors, pair_batch, timed
-from .errors import InputError
+from .errors import InputError, QuestionError
 from .fit import LOADABLE_QUANTIZATIONS, quantization_config
 from .images import ImageSource, load_image
 from .memory import return_large_frees_to_the_system
@@ -173,13 +173,22 @@ class Blip2Answerer:
     ) -> str:
         """The prompt BLIP-2 gets: earlier turns (newest kept first) then ``Question: q Answer:``."""
         turns = clean_history(history)
+        budget = self.prompt_token_budget(max_new_tokens)
+        # The character limit does not bound word pieces: text outside the tokenizer's
+        # vocabulary takes one per byte, and past the language model's positions generate()
+        # fails deep inside the model. Refuse in words before that.
+        if self.count_tokens(format_prompt(self.prompt_template, question)) > budget:
+            raise QuestionError(
+                "This question is too long for BLIP-2 to read together with the picture; "
+                "please ask it in fewer words."
+            )
         if not turns:
             return format_prompt(self.prompt_template, question)
         return build_followup_prompt(
             question,
             turns,
             count_tokens=self.count_tokens,
-            token_budget=self.prompt_token_budget(max_new_tokens),
+            token_budget=budget,
             template=self.prompt_template,
         )
 
