@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from ._runtime import load_errors, model_errors, pair_batch, timed
 from .errors import InputError, QuestionError
 from .fit import LOADABLE_QUANTIZATIONS, quantization_config
 from .images import ImageSource, load_image
-from .memory import return_large_frees_to_the_system
+from .int8_cpu import use_pytorch_int8_kernels
+from .memory import frees_returned_while_loading
 from .placement import Placement, resolve_placement
 from .questions import (
     DEFAULT_PROMPT_TEMPLATE,
@@ -74,7 +76,6 @@ def load_blip2(
     config = quantization_config(quantization, placement.dtype)
     kwargs: dict = {"dtype": placement.dtype}
     if config is not None:
-        return_large_frees_to_the_system()  # else the freed float copies stay resident
         kwargs["quantization_config"] = config
         if quantization == "int8":
             kwargs["device_map"] = device_map or {"": str(placement.device)}
@@ -82,11 +83,14 @@ def load_blip2(
             kwargs["device_map"] = device_map or "auto"
     elif device_map:
         kwargs["device_map"] = device_map
-    with load_errors("BLIP-2", name_or_path):
+    loading = frees_returned_while_loading() if config is not None else contextlib.nullcontext()
+    with load_errors("BLIP-2", name_or_path), loading:
         processor = Blip2Processor.from_pretrained(name_or_path)
         model = Blip2ForConditionalGeneration.from_pretrained(name_or_path, **kwargs)
     if "device_map" not in kwargs:
         model.to(placement.device)
+    if quantization == "int8" and placement.device.type == "cpu":
+        use_pytorch_int8_kernels(model)
     model.eval()
     # Batched generation with a decoder-only LM must pad on the left.
     processor.tokenizer.padding_side = "left"

@@ -138,9 +138,10 @@ def quantization_config(quantization: str, compute_dtype: torch.dtype):
 
     int8 is torchao's dynamic-activation int8 (weights stored in int8 with one scale per
     row, activations quantized per token on the fly): transformers quantizes each weight as
-    it is read, so the float copy of the whole model never exists. torchao's weight-only
-    int8 stores the same bytes but has no fast CPU kernel (6-11x slower than bf16 here);
-    see docs/performance.md for the measured comparison.
+    it is read, so the float copy of the whole model never exists. On CPU the loaders then
+    run those layers on PyTorch's own int8 kernels (:mod:`vqa_core.int8_cpu`). torchao's
+    weight-only int8 stores the same bytes but has no fast CPU kernel (6-11x slower than
+    bf16 here); see docs/performance.md for the measured comparison.
     """
     import importlib.util
 
@@ -387,9 +388,11 @@ def _candidates(
         found.append(_Candidate(cpu, "none", None, why))
     # Quantizing is a fallback under auto; an explicit float dtype is honoured as asked.
     if quantization == "int8" or (quantization == "auto" and dtype == "auto"):
-        # torchao's int8 kernels quantize fp32 activations several times faster than bf16
-        # ones on CPU (measured in docs/performance.md), so int8 computes in fp32 unless a
-        # dtype was asked for.
+        # int8 computes in fp32 unless a dtype was asked for: the layers left in float (the
+        # embeddings, BLIP-2's Q-Former) then stay as the checkpoint stores them instead of
+        # being copied to bf16, and the int8 layers cast to bf16 themselves where that is
+        # faster. Measured on BLIP-2 OPT-2.7B: fp32 activations answered as fast as bf16
+        # ones (3.1 vs 3.0 s) in 3.7 instead of 4.1 GB (docs/performance.md).
         compute = cpu if dtype != "auto" else resolve_placement("cpu", "float32")
         found.append(
             _Candidate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,8 @@ from transformers import ViltForQuestionAnswering, ViltProcessor
 from ._runtime import load_errors, model_errors, pair_batch, timed
 from .fit import quantization_config
 from .images import ImageSource, load_image
-from .memory import return_large_frees_to_the_system
+from .int8_cpu import use_pytorch_int8_kernels
+from .memory import frees_returned_while_loading
 from .pixels import vilt_pixel_inputs
 from .placement import Placement, resolve_placement
 from .questions import clean_question
@@ -65,17 +67,19 @@ def load_vilt(
     kwargs: dict = {"dtype": placement.dtype}
     config = quantization_config(quantization, placement.dtype)
     if config is not None:
-        return_large_frees_to_the_system()  # else the freed float copies stay resident
         kwargs["quantization_config"] = config
         # Quantized where it will run: no second copy on another device.
         kwargs["device_map"] = {"": str(placement.device)}
-    with load_errors("ViLT", name_or_path):
+    loading = frees_returned_while_loading() if config is not None else contextlib.nullcontext()
+    with load_errors("ViLT", name_or_path), loading:
         processor = ViltProcessor.from_pretrained(name_or_path)
         model = ViltForQuestionAnswering.from_pretrained(name_or_path, **kwargs)
         if not getattr(model.config, "id2label", None):
             raise ValueError("its config has no id2label, so it is not a VQA classifier")
     if config is None:
         model.to(placement.device)
+    elif quantization == "int8" and placement.device.type == "cpu":
+        use_pytorch_int8_kernels(model)
     model.eval()
     where = placement.describe() + (f" ({quantization})" if config is not None else "")
     logger.info("ViLT %s loaded on %s", name_or_path, where)
