@@ -129,7 +129,7 @@ serve serve-stop: export RAY_AUTH_MODE ?= token
 serve: $(PY)
 	@$(PY) -c "import ray.serve" 2>/dev/null || { echo "make serve needs Ray Serve: $(PY) -m pip install -r requirements-serve.txt" >&2; exit 1; }
 	@mkdir -p $(SERVE_DIR)
-	PYTHONPATH=$(CURDIR) $(VENV)/bin/ray start --head --num-cpus $(SERVE_CPUS) --dashboard-host 127.0.0.1 --disable-usage-stats
+	THP_MEM_ALLOC_ENABLE=$${THP_MEM_ALLOC_ENABLE:-1} PYTHONPATH=$(CURDIR) $(VENV)/bin/ray start --head --num-cpus $(SERVE_CPUS) --dashboard-host 127.0.0.1 --disable-usage-stats
 	PYTHONPATH=$(CURDIR) $(VENV)/bin/serve run --address auto --non-blocking --name vqa \
 		serving.deployments:build_app vilt=$(VILT) blip2=$(BLIP2) $(SERVE_ARGS)
 	nohup $(PY) app.py --backend http://127.0.0.1:8000 > $(SERVE_DIR)/page.log 2>&1 & echo $$! > $(SERVE_DIR)/page.pid

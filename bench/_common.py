@@ -9,6 +9,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# As app.py does: weights on transparent huge pages (child processes inherit it).
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import io
 import platform

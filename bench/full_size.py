@@ -232,7 +232,7 @@ def load_net(model: str, dtype_name: str, device: str, source: str):
     from vqa_core.vilt import load_vilt
 
     quantization = "int8" if dtype_name == "int8" else "none"
-    # int8 computes in fp32 on CPU (torchao's fast path there), fp16 on a GPU.
+    # int8 computes in fp32 on CPU, as the app's plan picks (vqa_core.fit), fp16 on a GPU.
     compute = (
         ("float16" if device.startswith("cuda") else "float32")
         if quantization != "none"
