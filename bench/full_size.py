@@ -40,77 +40,13 @@ from pathlib import Path
 
 import torch
 from _common import default_device, machine_line
-from transformers import (
-    Blip2Config,
-    Blip2ForConditionalGeneration,
-    Blip2QFormerConfig,
-    Blip2VisionConfig,
-    OPTConfig,
-    ViltConfig,
-    ViltForQuestionAnswering,
-)
+from transformers import Blip2ForConditionalGeneration, ViltForQuestionAnswering
+
+from train.hub_cache import blip2_opt27b_config, vilt_b32_config, vilt_b32_size
 
 VILT_TEXT_TOKENS = 12  # a typical VQA question with [CLS] and [SEP]
 VILT_PIXELS = (384, 576)  # ViltImageProcessor's output for a 4:3 photo
 BLIP2_PROMPT_TOKENS = 10  # "Question: what is in the picture? Answer:"
-IMAGE_TOKEN_ID = 50265  # where blip2-opt-2.7b's tokenizer puts <image>
-
-
-def vilt_b32_config() -> ViltConfig:
-    labels = {i: f"answer-{i}" for i in range(3129)}
-    return ViltConfig(
-        vocab_size=30522,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        image_size=384,
-        patch_size=32,
-        max_position_embeddings=40,
-        max_image_length=-1,
-        id2label=labels,
-        label2id={v: k for k, v in labels.items()},
-    )
-
-
-def blip2_opt27b_config(vision_layers: int = 39, opt_layers: int = 32) -> Blip2Config:
-    vision = Blip2VisionConfig(
-        hidden_size=1408,
-        intermediate_size=6144,
-        num_hidden_layers=vision_layers,
-        num_attention_heads=16,
-        image_size=224,
-        patch_size=14,
-        qkv_bias=True,
-    )
-    qformer = Blip2QFormerConfig(
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        encoder_hidden_size=1408,
-        cross_attention_frequency=2,
-        vocab_size=30522,
-    )
-    text = OPTConfig(
-        vocab_size=50272,
-        hidden_size=2560,
-        num_hidden_layers=opt_layers,
-        num_attention_heads=32,
-        ffn_dim=10240,
-        word_embed_proj_dim=2560,
-        max_position_embeddings=2048,
-        pad_token_id=1,
-        bos_token_id=2,
-        eos_token_id=50118,
-    )
-    return Blip2Config(
-        vision_config=vision.to_dict(),
-        qformer_config=qformer.to_dict(),
-        text_config=text.to_dict(),
-        num_query_tokens=32,
-        image_token_index=IMAGE_TOKEN_ID,
-    )
 
 
 def save_servable_checkpoints(
@@ -127,23 +63,11 @@ def save_servable_checkpoints(
     """
     from _common import easy_vqa_texts
 
-    from train.builders import Blip2Size, ViltSize, build_blip2, build_vilt
+    from train.builders import Blip2Size, build_blip2, build_vilt
 
     torch.manual_seed(0)
     questions, answers = easy_vqa_texts()
-    b32 = vilt_b32_config()
-    vilt, vilt_processor = build_vilt(
-        questions,
-        answers,
-        size=ViltSize(
-            hidden_size=b32.hidden_size,
-            num_hidden_layers=b32.num_hidden_layers,
-            num_attention_heads=b32.num_attention_heads,
-            intermediate_size=b32.intermediate_size,
-            patch_size=b32.patch_size,
-            image_size=b32.image_size,
-        ),
-    )
+    vilt, vilt_processor = build_vilt(questions, answers, size=vilt_b32_size())
     vilt.to(dtype).save_pretrained(folder / "vilt")
     vilt_processor.save_pretrained(folder / "vilt")
     del vilt
@@ -268,7 +192,7 @@ def worker(
             else:
                 net = Blip2ForConditionalGeneration(blip2_opt27b_config(*layers)).eval()
         torch.set_default_dtype(torch.float32)
-    image_token = getattr(net.config, "image_token_index", IMAGE_TOKEN_ID)
+    image_token = getattr(net.config, "image_token_index", None)  # BLIP-2 only
     params = sum(p.numel() for p in net.parameters())
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()

@@ -24,30 +24,18 @@ from pathlib import Path
 
 import torch
 from _common import REPO_ROOT, easy_vqa_texts, free_port, jpeg_bytes, machine_line, photo_like
-from full_size import vilt_b32_config
 
 QUESTION = "what is the colour of the shape in the middle?"
 
 
 def save_vilt_b32(folder: Path) -> Path:
     """Random ViLT-B/32 at full width and depth, with a small tokenizer, saved to load by path."""
-    from train.builders import ViltSize, build_vilt
+    from train.builders import build_vilt
+    from train.hub_cache import vilt_b32_size
 
     torch.manual_seed(0)
     questions, answers = easy_vqa_texts()
-    b32 = vilt_b32_config()
-    model, processor = build_vilt(
-        questions,
-        answers,
-        size=ViltSize(
-            hidden_size=b32.hidden_size,
-            num_hidden_layers=b32.num_hidden_layers,
-            num_attention_heads=b32.num_attention_heads,
-            intermediate_size=b32.intermediate_size,
-            patch_size=b32.patch_size,
-            image_size=b32.image_size,
-        ),
-    )
+    model, processor = build_vilt(questions, answers, size=vilt_b32_size())
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder

@@ -33,6 +33,7 @@ __all__ = [
     "REAL_BLIP2_ID",
     "BLIP2_FULL_DEPTH",
     "vilt_b32_config",
+    "vilt_b32_size",
     "blip2_opt27b_config",
     "HubCache",
     "build_real_hub_cache",
@@ -63,6 +64,21 @@ def vilt_b32_config(num_labels: int = VILT_LABELS) -> ViltConfig:
         max_image_length=-1,
         id2label=labels,
         label2id={v: k for k, v in labels.items()},
+    )
+
+
+def vilt_b32_size():
+    """ViLT-B/32's widths and depth as train.builders takes them (its tokenizer is small)."""
+    from train.builders import ViltSize
+
+    b32 = vilt_b32_config()
+    return ViltSize(
+        hidden_size=b32.hidden_size,
+        num_hidden_layers=b32.num_hidden_layers,
+        num_attention_heads=b32.num_attention_heads,
+        intermediate_size=b32.intermediate_size,
+        patch_size=b32.patch_size,
+        image_size=b32.image_size,
     )
 
 
@@ -133,24 +149,12 @@ def _zero_rows_past(embedding: torch.nn.Module, first_unused: int) -> None:
 
 
 def _write_vilt(snapshot: Path, texts: tuple[list[str], list[str]]) -> None:
-    from train.builders import ViltSize, build_vilt
+    from train.builders import build_vilt
 
     questions, answers = texts
-    b32 = vilt_b32_config()
     labels = list(dict.fromkeys(answers))
     labels += [f"answer-{i}" for i in range(VILT_LABELS - len(labels))]
-    model, processor = build_vilt(
-        questions,
-        labels,
-        size=ViltSize(
-            hidden_size=b32.hidden_size,
-            num_hidden_layers=b32.num_hidden_layers,
-            num_attention_heads=b32.num_attention_heads,
-            intermediate_size=b32.intermediate_size,
-            patch_size=b32.patch_size,
-            image_size=b32.image_size,
-        ),
-    )
+    model, processor = build_vilt(questions, labels, size=vilt_b32_size())
     used = len(processor.tokenizer)
     model.resize_token_embeddings(BERT_VOCAB, mean_resizing=False)
     _zero_rows_past(model.get_input_embeddings(), used)
