@@ -178,16 +178,17 @@ class Blip2Answerer:
         """The prompt BLIP-2 gets: earlier turns (newest kept first) then ``Question: q Answer:``."""
         turns = clean_history(history)
         budget = self.prompt_token_budget(max_new_tokens)
+        alone = format_prompt(self.prompt_template, question)
         # The character limit does not bound word pieces: text outside the tokenizer's
         # vocabulary takes one per byte, and past the language model's positions generate()
         # fails deep inside the model. Refuse in words before that.
-        if self.count_tokens(format_prompt(self.prompt_template, question)) > budget:
+        if self.count_tokens(alone) > budget:
             raise QuestionError(
                 "This question is too long for BLIP-2 to read together with the picture; "
                 "please ask it in fewer words."
             )
         if not turns:
-            return format_prompt(self.prompt_template, question)
+            return alone
         return build_followup_prompt(
             question,
             turns,
