@@ -58,7 +58,7 @@ def test_a_width_the_packed_kernel_cannot_take_uses_the_int8_product():
         assert relative_error(quantized(x), float_layer(x)) < 0.03
 
 
-def test_float_layers_and_other_devices_are_left_alone():
+def test_float_layers_are_left_alone():
     plain = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
     assert use_pytorch_int8_kernels(plain) == 0
     assert all(type(m) is not Int8CpuLinear for m in plain.modules())

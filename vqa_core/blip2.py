@@ -89,8 +89,8 @@ def load_blip2(
         model = Blip2ForConditionalGeneration.from_pretrained(name_or_path, **kwargs)
     if "device_map" not in kwargs:
         model.to(placement.device)
-    if quantization == "int8" and placement.device.type == "cpu":
-        use_pytorch_int8_kernels(model)
+    if config is not None:
+        use_pytorch_int8_kernels(model)  # it takes only torchao int8 layers on the CPU
     model.eval()
     # Batched generation with a decoder-only LM must pad on the left.
     processor.tokenizer.padding_side = "left"

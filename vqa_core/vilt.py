@@ -78,8 +78,8 @@ def load_vilt(
             raise ValueError("its config has no id2label, so it is not a VQA classifier")
     if config is None:
         model.to(placement.device)
-    elif quantization == "int8" and placement.device.type == "cpu":
-        use_pytorch_int8_kernels(model)
+    else:
+        use_pytorch_int8_kernels(model)  # it takes only torchao int8 layers on the CPU
     model.eval()
     where = placement.describe() + (f" ({quantization})" if config is not None else "")
     logger.info("ViLT %s loaded on %s", name_or_path, where)
