@@ -115,9 +115,10 @@ demo-models: demo-vilt demo-blip2
 
 .PHONY: serve serve-stop
 ## serve: the models on a local Ray Serve and the page as its client: a Ray head with
-## SERVE_CPUS CPUs, the Serve application (VILT / BLIP2: demo, real, a hub id or a folder;
-## SERVE_ARGS: more key=value settings of serving.deployments.ServeSettings) on port 8000,
-## and the page on GRADIO_SERVER_PORT (7860) in the background. Needs requirements-serve.txt.
+## SERVE_CPUS CPUs, one Serve application per model (VILT / BLIP2: demo, real, a hub id or a
+## folder; SERVE_ARGS: more key=value settings of serving.deployments.ServeSettings) on port
+## 8000 (/vilt, /blip2), and the page on GRADIO_SERVER_PORT (7860) in the background.
+## Needs requirements-serve.txt.
 VILT ?= demo
 BLIP2 ?= demo
 SERVE_CPUS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -126,16 +127,24 @@ SERVE_DIR ?= .serve
 # Ray 2.60 starts clusters with token authentication, but its `serve` CLI only sends the
 # token when this says so.
 serve serve-stop: export RAY_AUTH_MODE ?= token
+# serving.RAY_CLUSTER_ENV (HAProxy straight to the model replicas), for every Ray process;
+# one machine needs no 30 s for load balancers to forget a stopped replica.
+serve: export RAY_SERVE_ENABLE_HA_PROXY ?= 1
+serve: export RAY_SERVE_THROUGHPUT_OPTIMIZED ?= 1
+serve: export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S ?= 2
 serve: $(PY)
 	@$(PY) -c "import ray.serve" 2>/dev/null || { echo "make serve needs Ray Serve: $(PY) -m pip install -r requirements-serve.txt" >&2; exit 1; }
 	@mkdir -p $(SERVE_DIR)
+	$(PY) -m serving config vilt=$(VILT) blip2=$(BLIP2) $(SERVE_ARGS) --host 127.0.0.1 > $(SERVE_DIR)/config.yaml
 	THP_MEM_ALLOC_ENABLE=$${THP_MEM_ALLOC_ENABLE:-1} PYTHONPATH=$(CURDIR) $(VENV)/bin/ray start --head --num-cpus $(SERVE_CPUS) --dashboard-host 127.0.0.1 --disable-usage-stats
-	PYTHONPATH=$(CURDIR) $(VENV)/bin/serve run --address auto --non-blocking --name vqa \
-		serving.deployments:build_app vilt=$(VILT) blip2=$(BLIP2) $(SERVE_ARGS)
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/serve run --address auto --non-blocking $(SERVE_DIR)/config.yaml
+	@# `serve run` only submits a config file: wait for both models before the page asks them.
+	@$(PY) -m serving wait http://127.0.0.1:8000/vilt/info http://127.0.0.1:8000/blip2/info --timeout 600 \
+		|| { $(VENV)/bin/serve status; exit 1; }
 	nohup $(PY) app.py --backend http://127.0.0.1:8000 > $(SERVE_DIR)/page.log 2>&1 & echo $$! > $(SERVE_DIR)/page.pid
 	@$(PY) -m serving wait http://127.0.0.1:$${GRADIO_SERVER_PORT:-7860}/ --timeout 120 \
 		|| { tail -20 $(SERVE_DIR)/page.log; exit 1; }
-	@echo "Page: http://127.0.0.1:$${GRADIO_SERVER_PORT:-7860}  models: http://127.0.0.1:8000 (/info)  page log: $(SERVE_DIR)/page.log  stop: make serve-stop"
+	@echo "Page: http://127.0.0.1:$${GRADIO_SERVER_PORT:-7860}  models: http://127.0.0.1:8000/vilt/info, /blip2/info  page log: $(SERVE_DIR)/page.log  stop: make serve-stop"
 
 ## serve-stop: stops what `make serve` started: the page, the Serve application, the Ray head
 serve-stop:

@@ -1,14 +1,15 @@
 """What Ray Serve costs and buys: full-size ViLT-B/32 (random weights) in-process vs on Serve.
 
 1. Overhead, batch 1, warm: ``ViltAnswerer.answer`` in this process against
-   ``RemoteViltAnswerer.answer`` through Serve (HTTP, proxy, ingress intake, replica, Serve's
-   batcher), the same JPEG bytes and question, interleaved rounds, same torch thread count.
-   Target: remote / in-process <= 1.10.
+   ``RemoteViltAnswerer.answer`` through Serve (HTTP, HAProxy, the replica's intake and
+   Serve's batcher), the same JPEG bytes and question, interleaved rounds, same torch thread
+   count. Target: remote / in-process <= 1.10.
 2. Replicas: requests/s and latency for 16 concurrent users (closed loop, no think time)
    with one ViLT replica (all the threads) against two (the threads split between them).
 
 Run: ``python bench/serve_overhead.py`` (``--dtype bfloat16``, ``--rounds``, ``--requests``).
-It starts and stops its own local Ray (2 CPUs, no dashboard).
+It starts and stops its own local Ray (2 CPUs, no dashboard) in the mode ``make serve`` uses
+(serving.RAY_CLUSTER_ENV); ``--serve-proxy`` measures Serve's own Python proxy instead.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def save_vilt_b32(folder: Path) -> Path:
 
 
 def deploy(serve, build_app, settings: dict, port: int) -> None:
+    """The ViLT application as serving/config.yaml runs it (BLIP-2 plays no part here)."""
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(settings), name="vqa", route_prefix="/")
+    serve.run(build_app(settings), name="vilt", route_prefix="/vilt")
 
 
 def load_test(answerer, image: bytes, users: int, requests: int) -> dict:
@@ -104,18 +106,30 @@ def main() -> None:
     parser.add_argument(
         "--parts", default="overhead,replicas", help="which measurements: overhead, replicas"
     )
+    parser.add_argument(
+        "--serve-proxy",
+        action="store_true",
+        help="Serve's Python proxy in front instead of HAProxy (serving.RAY_CLUSTER_ENV off)",
+    )
     args = parser.parse_args()
 
+    from serving import RAY_CLUSTER_ENV
+
+    if not args.serve_proxy:
+        # Before Ray is imported: its processes, and this driver, read them at start.
+        os.environ.update(RAY_CLUSTER_ENV)
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
     import ray
     from ray import serve
 
     from serving.client import load_remote_services
-    from serving.deployments import ServeSettings, build_app
+    from serving.deployments import ServeSettings, build_vilt_app
     from vqa_core import ViltAnswerer
 
     torch.set_num_threads(args.threads)
     print(machine_line())
-    print(f"ray {ray.__version__}; ViLT-B/32, random weights, dtype {args.dtype}")
+    front = "Serve's proxy" if args.serve_proxy else "HAProxy (serving.RAY_CLUSTER_ENV)"
+    print(f"ray {ray.__version__}; ViLT-B/32, random weights, dtype {args.dtype}; {front}")
     print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     image = jpeg_bytes(photo_like(640, 480))
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,9 +154,9 @@ def main() -> None:
         }
         try:
             started = time.perf_counter()
-            deploy(serve, build_app, base, port)
+            deploy(serve, build_vilt_app, base, port)
             print(f"Serve up with full-size ViLT in {time.perf_counter() - started:.0f} s")
-            remote = load_remote_services(url).vilt
+            remote = load_remote_services(url, only="vilt").vilt
 
             # 1. Overhead at batch 1, warm, interleaved.
             parts = {part.strip() for part in args.parts.split(",")}
@@ -155,14 +169,14 @@ def main() -> None:
             if "overhead" in parts:
                 for wait in args.batch_waits:
                     if wait != ServeSettings().batch_wait_timeout_s:
-                        deploy(serve, build_app, {**base, "batch_wait_timeout_s": wait}, port)
-                        remote = load_remote_services(url).vilt
+                        deploy(serve, build_vilt_app, {**base, "batch_wait_timeout_s": wait}, port)
+                        remote = load_remote_services(url, only="vilt").vilt
                         for _ in range(3):
                             remote.answer(image, QUESTION)
                     print(f"\nServe's batch_wait_timeout_s = {wait:g} s:", end="")
                     measure_overhead(local, remote, image, args.rounds)
             if "replicas" in parts:
-                compare_replicas(serve, build_app, base, port, url, image, args)
+                compare_replicas(serve, build_vilt_app, base, port, url, image, args)
             print("load average at end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
         finally:
             serve.shutdown()
@@ -199,15 +213,19 @@ def measure_overhead(local, remote, image: bytes, rounds: int) -> None:
     )
 
 
-def compare_replicas(serve, build_app, base: dict, port: int, url: str, image: bytes, args) -> None:
+def compare_replicas(
+    serve, build_vilt_app, base: dict, port: int, url: str, image: bytes, args
+) -> None:
     """One replica with every thread against two with half each, under the same load."""
     from serving.client import load_remote_services
 
     print(f"\n{args.users} concurrent users, {args.requests} requests each setting:")
     per_replica = max(1, args.threads // 2)
     for replicas, threads in ((1, args.threads), (2, per_replica)):
-        deploy(serve, build_app, {**base, "replicas": replicas, "torch_threads": threads}, port)
-        remote = load_remote_services(url).vilt
+        deploy(
+            serve, build_vilt_app, {**base, "replicas": replicas, "torch_threads": threads}, port
+        )
+        remote = load_remote_services(url, only="vilt").vilt
         load_test(remote, image, replicas * 2, replicas * 4)  # warm every replica
         figures = load_test(remote, image, args.users, args.requests)
         print(

@@ -67,8 +67,12 @@ class BackendUnavailableError(InferenceError):
     """The model server did not answer: down, unreachable, or slower than the timeout."""
 
 
+class _Unreachable(BackendUnavailableError):
+    """No HTTP answer at all (refused, unroutable, timed out), as opposed to an error status."""
+
+
 class ModelServer:
-    """One model server (the Serve ingress): HTTP with a timeout on every request."""
+    """One model server (Serve's HTTP front, /vilt and /blip2): a timeout on every request."""
 
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         if not str(url).startswith(("http://", "https://")):
@@ -97,11 +101,11 @@ class ModelServer:
         try:
             return self._client.request(method, route, **kwargs)
         except httpx.TimeoutException:
-            raise BackendUnavailableError(
+            raise _Unreachable(
                 f"The model server at {self.url} did not answer within {self.timeout:g} s."
             ) from None
         except httpx.TransportError:
-            raise BackendUnavailableError(
+            raise _Unreachable(
                 f"The model server at {self.url} could not be reached; it may be stopped or "
                 "still starting."
             ) from None
@@ -136,12 +140,12 @@ class ModelServer:
             )
         return body
 
-    def info(self, *, wait_seconds: float = 0.0) -> dict[str, Any]:
-        """The server's ``/info``, retried for up to ``wait_seconds`` while it starts."""
+    def model_info(self, kind: str, *, wait_seconds: float = 0.0) -> dict[str, Any]:
+        """One model's ``/info`` (``/vilt/info``), retried for up to ``wait_seconds``."""
         deadline = time.monotonic() + max(0.0, wait_seconds)
         while True:
             try:
-                return self.get_json("/info")
+                return self.get_json(f"{MODEL_ROUTES[kind]}/info")
             except BackendUnavailableError:
                 if time.monotonic() >= deadline:
                     raise
@@ -284,7 +288,7 @@ def load_remote_services(
 ) -> Services:
     """Services whose answerers are the models on the server at ``url``.
 
-    Waits up to ``wait_seconds`` for the server to answer ``/info``. A model the server
+    Waits up to ``wait_seconds`` for the server to answer ``/vilt/info``. A model the server
     reports as not loaded is recorded as unavailable with the server's reason, as
     :func:`vqa_core.load_services` records a local load failure. A server that cannot be
     reached at all still yields both answerers: each request then says the server is not
@@ -293,28 +297,30 @@ def load_remote_services(
     if only not in (None, "vilt", "blip2"):
         raise ValueError(f"Unknown model {only!r}; choose one of: vilt, blip2.")
     server = ModelServer(url, timeout=timeout)
-    try:
-        models = server.info(wait_seconds=wait_seconds).get("models") or {}
-        reached = True
-    except InferenceError as err:
-        logger.warning("%s Answers will come once it is up.", err)
-        models, reached = {}, False
     services = Services()
     answerer_types = {"vilt": RemoteViltAnswerer, "blip2": RemoteBlip2Answerer}
+    reached = True
     for kind, answerer_type in answerer_types.items():
         if only not in (None, kind):
             continue
-        info = models.get(kind) or {}
+        info: dict[str, Any] = {}
+        if reached:
+            try:
+                info = server.model_info(kind, wait_seconds=wait_seconds)
+            except _Unreachable as err:
+                # Down, or not started yet: answers come once it is up; no second wait.
+                logger.warning("%s Answers will come once it is up.", err)
+                reached = False
+            except InferenceError as err:
+                # Reached, but this model's application answered with an error (still
+                # deploying, or not deployed): its requests will say so, or succeed once
+                # it is there.
+                logger.warning("%s", err)
         if info.get("error"):
             setattr(
                 services, f"{kind}_error", f"{info['error']} (on the model server at {server.url})"
             )
             logger.error("%s unavailable on %s: %s", MODEL_LABELS[kind], server.url, info["error"])
-            continue
-        if reached and not info:
-            setattr(
-                services, f"{kind}_error", f"the model server at {server.url} does not serve it"
-            )
             continue
         setattr(services, kind, answerer_type(server, info))
         if info.get("source"):

@@ -1,13 +1,15 @@
-"""Ray Serve deployments: one per model, and an HTTP ingress in front of both.
+"""Ray Serve deployments: one per model, each the HTTP ingress of its own application.
 
 Each model replica holds one vqa_core answerer, loaded through vqa_core's registry (``demo``,
-``real``, a hub id or a local folder), and answers concurrent requests in batches formed by
-Serve (``@serve.batch``). The ingress validates every request with vqa_core's own intake
-(:func:`vqa_core.load_image`, :func:`vqa_core.clean_question`) so a bad image or question
-gets the intake's sentence as HTTP 422, never a stack trace.
+``real``, a hub id or a local folder), answers HTTP at its application's route (``/vilt``,
+``/blip2``) and joins concurrent requests into batches with Serve's ``@serve.batch``. Every
+request goes through vqa_core's own intake (:func:`vqa_core.load_image`,
+:func:`vqa_core.clean_question`) first, so a bad image or question gets the intake's
+sentence as HTTP 422, never a stack trace, and never reaches a batch.
 
-Run it with ``serve run serving.deployments:build_app vilt=demo blip2=demo`` or
-``serve deploy serving/config.yaml``; ``python -m serving`` wraps both for ``make serve``.
+Run both with ``serve run serving/config.yaml`` or ``serve deploy serving/config.yaml``
+(``make serve`` writes a copy with its own choices); the import paths are
+``serving.deployments:build_vilt_app`` and ``serving.deployments:build_blip2_app``.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the routes' `Request`
@@ -23,9 +25,6 @@ import ray
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
-from ray.exceptions import RayActorError
-from ray.serve.exceptions import ReplicaUnavailableError
-from ray.serve.handle import DeploymentHandle
 
 from vqa_core import (
     Blip2Answerer,
@@ -52,8 +51,9 @@ __all__ = [
     "ServeSettings",
     "ViltDeployment",
     "Blip2Deployment",
-    "VqaIngress",
-    "build_app",
+    "build_model_app",
+    "build_vilt_app",
+    "build_blip2_app",
     "model_deployment_options",
 ]
 
@@ -71,7 +71,7 @@ def _as_bool(value: object) -> bool:
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """What ``build_app`` deploys; every field can be given as ``key=value`` to ``serve run``."""
+    """What the model applications deploy: the ``args`` of each application in the config."""
 
     vilt: str = "demo"
     blip2: str = "demo"
@@ -92,7 +92,7 @@ class ServeSettings:
     # while under load the requests queued behind the busy model are merged into one batch
     # anyway (see _ModelReplica._run_batch).
     batch_wait_timeout_s: float = 0.0
-    # The ingress answers 504 after this, before a client's own 30 s timeout fires.
+    # A replica answers 504 after this, before a client's own 30 s timeout fires.
     request_timeout_s: float = 25.0
     # torch intra-op threads per replica; 0 means the CPUs Ray assigned (at least 1).
     torch_threads: int = 0
@@ -174,7 +174,7 @@ def model_deployment_options(settings: ServeSettings, cluster_gpus: float) -> di
 
 @dataclass(frozen=True)
 class ModelReply:
-    """What a model replica hands back to the ingress: a result, or a sentence and a status."""
+    """What answering one request came to: a result, or a sentence and an HTTP status."""
 
     result: Any = None
     error: str | None = None
@@ -186,6 +186,84 @@ class _Item:
     image: Any
     question: str
     options: tuple[tuple[str, int], ...]
+
+
+class _Refusal(Exception):
+    """A request answered with an error status and one sentence."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+def _error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if field:
+        body["field"] = field
+    return JSONResponse(body, status_code=status)
+
+
+def _input_field(err: InputError) -> str:
+    if isinstance(err, ImageInputError):
+        return "image"
+    if isinstance(err, QuestionError):
+        return "question"
+    return "options"
+
+
+async def read_request(request: Request) -> tuple[bytes, dict[str, Any]]:
+    """The image's bytes and the other fields of a JSON or multipart request."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise _Refusal(413, "The request is larger than 64 MB; send a smaller image.")
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("image")
+        fields_ = {key: value for key, value in form.items() if key != "image"}
+        if upload is None or isinstance(upload, str):
+            raise _Refusal(422, "Please upload an image.", "image")
+        return await upload.read(), fields_
+    body = await request.body()
+    if len(body) > MAX_REQUEST_BYTES:
+        raise _Refusal(413, "The request is larger than 64 MB; send a smaller image.")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+    if not isinstance(payload, dict):
+        raise _Refusal(
+            422,
+            "The request must be a JSON object with 'image' (base64) and 'question' fields.",
+        )
+    return decode_image(payload.get("image")), payload
+
+
+class _RouteAtPrefix:
+    """ASGI middleware: ``POST /vilt`` reaches the route at ``/`` of the app mounted there.
+
+    Without it Starlette answers the bare prefix with a 307 to ``/vilt/``, and every
+    client would send its image twice.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            prefix = scope.get("root_path", "").rstrip("/")
+            if prefix and scope["path"] == prefix:
+                scope = {**scope, "path": prefix + "/"}
+        await self.app(scope, receive, send)
+
+
+def _model_api(kind: str) -> FastAPI:
+    api = FastAPI(
+        title=f"{MODEL_LABELS[kind]} on Ray Serve", docs_url=None, redoc_url=None, openapi_url=None
+    )
+    api.add_middleware(_RouteAtPrefix)
+    return api
 
 
 def _set_torch_threads(requested: int) -> int:
@@ -200,12 +278,27 @@ def _set_torch_threads(requested: int) -> int:
 
 
 class _ModelReplica:
-    """What both model deployments share: loading, health, failure accounting, info."""
+    """What both model deployments share: HTTP, intake, loading, health, batching, info.
+
+    Each model deployment is the HTTP ingress of its own application (``/vilt``,
+    ``/blip2``): a request reaches the replica that answers it without a hop through a
+    separate ingress deployment (docs/scaling.md has the measurements that led here).
+    """
 
     kind = ""
 
-    def _load(self, model: str, device: str, dtype: str, torch_threads: int) -> None:
+    def _load(
+        self,
+        model: str,
+        device: str,
+        dtype: str,
+        torch_threads: int,
+        request_timeout_s: float,
+        deployment: dict[str, Any] | None,
+    ) -> None:
         self.threads = _set_torch_threads(torch_threads)
+        self.request_timeout_s = request_timeout_s
+        self.deployment = deployment or {}
         self.answerer = None
         self.choice = None
         self.load_error: str | None = None
@@ -225,10 +318,52 @@ class _ModelReplica:
     def _from_pretrained(self, source: str, device: str, dtype: str):
         raise NotImplementedError
 
+    def _options(self, payload: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+        raise NotImplementedError
+
+    def _result_json(self, result: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
     def _configure_batching(self, batcher, max_batch_size: int, wait_s: float) -> None:
         batcher.set_max_batch_size(max_batch_size)
         batcher.set_batch_wait_timeout_s(wait_s)
         self.batching = {"max_batch_size": max_batch_size, "batch_wait_timeout_s": wait_s}
+
+    # HTTP ---------------------------------------------------------------------------------
+    async def _answer_request(self, request: Request) -> JSONResponse:
+        """One request: the intake's checks, then the model through Serve's batcher."""
+        try:
+            data, payload = await read_request(request)
+            # Decoding a photo takes milliseconds to a second; keep the event loop free.
+            picture = await asyncio.to_thread(load_image, data)
+            question = clean_question(payload.get("question"))
+            item = _Item(picture, question, self._options(payload))
+            reply = await self._answer_within_deadline(item)
+        except InputError as err:
+            return _error_response(422, str(err), _input_field(err))
+        except _Refusal as err:
+            return _error_response(err.status, str(err), err.field)
+        except Exception:
+            logger.exception("Unexpected failure answering a %s request", self.kind)
+            return _error_response(
+                500, "An unexpected error stopped this request; the server log has the details."
+            )
+        if reply.error is not None:
+            return _error_response(reply.status, reply.error)
+        return JSONResponse(self._result_json(reply.result))
+
+    async def _answer_within_deadline(self, item: _Item) -> ModelReply:
+        try:
+            return await asyncio.wait_for(self._answer_batch(item), self.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise _Refusal(
+                504,
+                f"{MODEL_LABELS[self.kind]} did not answer within {self.request_timeout_s:g} s; "
+                "the server is busy, please try again.",
+            ) from None
+
+    def _answer_batch(self, item: _Item):
+        raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
         placement = self.answerer.placement if self.answerer is not None else None
@@ -252,7 +387,17 @@ class _ModelReplica:
             "labels": list(getattr(self.answerer, "labels", None) or []) or None,
             "torch_threads": self.threads,
             "replica": serve.get_replica_context().replica_id.unique_id,
+            "backend": "ray-serve",
+            "ray_version": ray.__version__,
+            "request_timeout_s": self.request_timeout_s,
+            "deployment": self.deployment,
         }
+
+    def health(self) -> JSONResponse:
+        """200 when the model is loaded, 503 with the reason it is not."""
+        if self.load_error is not None:
+            return JSONResponse({self.kind: self.load_error}, status_code=503)
+        return JSONResponse({self.kind: "ok"})
 
     def check_health(self) -> None:
         if self.consecutive_failures >= UNHEALTHY_AFTER_FAILURES:
@@ -261,6 +406,7 @@ class _ModelReplica:
                 f"row (last: {self.last_failure})"
             )
 
+    # Batching -----------------------------------------------------------------------------
     async def _run_batch(self, items: list[_Item], run) -> list[ModelReply]:
         """Answer a batch Serve formed, merged with the batches waiting beside it.
 
@@ -292,11 +438,14 @@ class _ModelReplica:
                     replies = await self._answer_items(merged, taken[0][1])
                 except Exception as err:  # reported to each waiting request, never lost
                     for _, _, future in taken:
-                        future.set_exception(err)
+                        if not future.done():
+                            future.set_exception(err)
                     continue
                 start = 0
                 for items, _, future in taken:
-                    future.set_result(replies[start : start + len(items)])
+                    # A request whose deadline passed was cancelled; its answer is dropped.
+                    if not future.done():
+                        future.set_result(replies[start : start + len(items)])
                     start += len(items)
         finally:
             self._draining = False
@@ -328,9 +477,13 @@ class _ModelReplica:
         return ModelReply(result=result)
 
 
+vilt_api = _model_api("vilt")
+
+
 @serve.deployment(name="ViltDeployment")
+@serve.ingress(vilt_api)
 class ViltDeployment(_ModelReplica):
-    """A ViLT classifier replica: top-k answers, batched by Serve."""
+    """A ViLT classifier replica: ``POST /vilt`` answers with the top-k, batched by Serve."""
 
     kind = "vilt"
 
@@ -343,18 +496,33 @@ class ViltDeployment(_ModelReplica):
         torch_threads: int = 0,
         max_batch_size: int = 8,
         batch_wait_timeout_s: float = 0.0,
+        request_timeout_s: float = 25.0,
+        deployment: dict[str, Any] | None = None,
     ) -> None:
-        self._load(model, device, dtype, torch_threads)
+        self._load(model, device, dtype, torch_threads, request_timeout_s, deployment)
         self._configure_batching(self._answer_batch, max_batch_size, batch_wait_timeout_s)
+        self.label_count = len(self.answerer.labels) if self.answerer is not None else 1
 
     def _from_pretrained(self, source: str, device: str, dtype: str) -> ViltAnswerer:
         return ViltAnswerer.from_pretrained(source, device=device, dtype=dtype)
 
-    def label_count(self) -> int:
-        return len(self.answerer.labels) if self.answerer is not None else 1
+    def _options(self, payload: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+        return tuple(vilt_options(payload, self.label_count).items())
 
-    async def answer(self, image: Any, question: str, top_k: int) -> ModelReply:
-        return await self._answer_batch(_Item(image, question, (("top_k", top_k),)))
+    def _result_json(self, result: Any) -> dict[str, Any]:
+        return vilt_result_to_json(result)
+
+    @vilt_api.post("/")
+    async def answer(self, request: Request) -> JSONResponse:
+        return await self._answer_request(request)
+
+    @vilt_api.get("/info")
+    async def http_info(self) -> JSONResponse:
+        return JSONResponse(self.info())
+
+    @vilt_api.get("/health")
+    async def http_health(self) -> JSONResponse:
+        return self.health()
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0, max_concurrent_batches=64)
     async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
@@ -369,9 +537,13 @@ class ViltDeployment(_ModelReplica):
         return [replace(result, answers=result.answers[:k]) for result, k in zip(results, wanted)]
 
 
+blip2_api = _model_api("blip2")
+
+
 @serve.deployment(name="Blip2Deployment")
+@serve.ingress(blip2_api)
 class Blip2Deployment(_ModelReplica):
-    """A BLIP-2 generator replica: free-text answers, batched by Serve."""
+    """A BLIP-2 generator replica: ``POST /blip2`` answers in free text, batched by Serve."""
 
     kind = "blip2"
 
@@ -384,18 +556,32 @@ class Blip2Deployment(_ModelReplica):
         torch_threads: int = 0,
         max_batch_size: int = 8,
         batch_wait_timeout_s: float = 0.0,
+        request_timeout_s: float = 25.0,
+        deployment: dict[str, Any] | None = None,
     ) -> None:
-        self._load(model, device, dtype, torch_threads)
+        self._load(model, device, dtype, torch_threads, request_timeout_s, deployment)
         self._configure_batching(self._answer_batch, max_batch_size, batch_wait_timeout_s)
 
     def _from_pretrained(self, source: str, device: str, dtype: str) -> Blip2Answerer:
         return Blip2Answerer.from_pretrained(source, device=device, dtype=dtype)
 
-    async def answer(
-        self, image: Any, question: str, max_new_tokens: int, num_beams: int
-    ) -> ModelReply:
-        options = (("max_new_tokens", max_new_tokens), ("num_beams", num_beams))
-        return await self._answer_batch(_Item(image, question, options))
+    def _options(self, payload: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+        return tuple(blip2_options(payload).items())
+
+    def _result_json(self, result: Any) -> dict[str, Any]:
+        return blip2_result_to_json(result)
+
+    @blip2_api.post("/")
+    async def answer(self, request: Request) -> JSONResponse:
+        return await self._answer_request(request)
+
+    @blip2_api.get("/info")
+    async def http_info(self) -> JSONResponse:
+        return JSONResponse(self.info())
+
+    @blip2_api.get("/health")
+    async def http_health(self) -> JSONResponse:
+        return self.health()
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0, max_concurrent_batches=64)
     async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
@@ -418,206 +604,36 @@ class Blip2Deployment(_ModelReplica):
         return results
 
 
-class _Refusal(Exception):
-    """A request the ingress answers with an error status and one sentence."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
+DEPLOYMENTS = {"vilt": ViltDeployment, "blip2": Blip2Deployment}
 
 
-def _error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": message}
-    if field:
-        body["field"] = field
-    return JSONResponse(body, status_code=status)
-
-
-def _input_field(err: InputError) -> str:
-    if isinstance(err, ImageInputError):
-        return "image"
-    if isinstance(err, QuestionError):
-        return "question"
-    return "options"
-
-
-async def _resolve(response: Any) -> Any:
-    # wait_for needs a coroutine; a DeploymentResponse is only awaitable.
-    return await response
-
-
-api = FastAPI(title="Visual question answering on Ray Serve", docs_url=None, redoc_url=None)
-
-
-@serve.deployment(name="VqaIngress", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
-@serve.ingress(api)
-class VqaIngress:
-    """HTTP in front of both models: intake, routing, timeouts, and one-sentence errors."""
-
-    def __init__(
-        self,
-        vilt: DeploymentHandle,
-        blip2: DeploymentHandle,
-        *,
-        request_timeout_s: float = 25.0,
-        deployment_config: dict[str, Any] | None = None,
-    ) -> None:
-        self.handles = {"vilt": vilt, "blip2": blip2}
-        self.request_timeout_s = request_timeout_s
-        self.deployment_config = deployment_config or {}
-        self._label_count: int | None = None
-
-    # Reading and checking a request -------------------------------------------------------
-    async def _payload(self, request: Request) -> tuple[bytes, dict[str, Any]]:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-            raise _Refusal(413, "The request is larger than 64 MB; send a smaller image.")
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form()
-            upload = form.get("image")
-            fields_ = {key: value for key, value in form.items() if key != "image"}
-            if upload is None or isinstance(upload, str):
-                raise _Refusal(422, "Please upload an image.", "image")
-            return await upload.read(), fields_
-        body = await request.body()
-        if len(body) > MAX_REQUEST_BYTES:
-            raise _Refusal(413, "The request is larger than 64 MB; send a smaller image.")
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            payload = None
-        if not isinstance(payload, dict):
-            raise _Refusal(
-                422,
-                "The request must be a JSON object with 'image' (base64) and 'question' fields.",
-            )
-        return decode_image(payload.get("image")), payload
-
-    async def _intake(self, request: Request):
-        data, payload = await self._payload(request)
-        # Decoding a photo takes milliseconds to a second; keep the event loop free meanwhile.
-        picture = await asyncio.to_thread(load_image, data)
-        question = clean_question(payload.get("question"))
-        return picture, question, payload
-
-    # Calling a model ----------------------------------------------------------------------
-    async def _ask(self, kind: str, method: str, *args: Any) -> ModelReply:
-        label = MODEL_LABELS[kind]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.request_timeout_s
-        for attempt in (1, 2):
-            response = getattr(self.handles[kind], method).remote(*args)
-            remaining = deadline - loop.time()
-            try:
-                return await asyncio.wait_for(_resolve(response), max(remaining, 0.01))
-            except asyncio.TimeoutError:
-                response.cancel()
-                raise _Refusal(
-                    504,
-                    f"{label} did not answer within {self.request_timeout_s:g} s; the server "
-                    "is busy, please try again.",
-                ) from None
-            except (RayActorError, ReplicaUnavailableError) as err:
-                # The replica died under this request (killed, out of memory, node lost).
-                # Serve is already starting a replacement; one retry usually lands on it.
-                logger.warning("%s replica lost on attempt %d: %s", label, attempt, err)
-                if attempt == 2 or deadline - loop.time() < 1.0:
-                    raise _Refusal(
-                        503,
-                        f"The {label} replica answering this request stopped; Serve is "
-                        "starting a new one, please try again in a few seconds.",
-                    ) from None
-        raise AssertionError("unreachable")
-
-    async def _answer(self, request: Request, kind: str) -> JSONResponse:
-        try:
-            picture, question, payload = await self._intake(request)
-            if kind == "vilt":
-                if self._label_count is None:
-                    self._label_count = int(await self._ask("vilt", "label_count"))
-                options = vilt_options(payload, self._label_count)
-                reply = await self._ask("vilt", "answer", picture, question, options["top_k"])
-            else:
-                options = blip2_options(payload)
-                reply = await self._ask(
-                    "blip2",
-                    "answer",
-                    picture,
-                    question,
-                    options["max_new_tokens"],
-                    options["num_beams"],
-                )
-        except InputError as err:
-            return _error_response(422, str(err), _input_field(err))
-        except _Refusal as err:
-            return _error_response(err.status, str(err), err.field)
-        except Exception:
-            logger.exception("Unexpected failure answering a %s request", kind)
-            return _error_response(
-                500, "An unexpected error stopped this request; the server log has the details."
-            )
-        if reply.error is not None:
-            return _error_response(reply.status, reply.error)
-        to_json = vilt_result_to_json if kind == "vilt" else blip2_result_to_json
-        return JSONResponse(to_json(reply.result))
-
-    # Routes -------------------------------------------------------------------------------
-    @api.post("/vilt")
-    async def vilt(self, request: Request) -> JSONResponse:
-        return await self._answer(request, "vilt")
-
-    @api.post("/blip2")
-    async def blip2(self, request: Request) -> JSONResponse:
-        return await self._answer(request, "blip2")
-
-    @api.get("/info")
-    async def info(self) -> JSONResponse:
-        """Which model each deployment serves, where it runs, and how it batches and scales."""
-        models: dict[str, Any] = {}
-        for kind in self.handles:
-            try:
-                models[kind] = await self._ask(kind, "info")
-            except _Refusal as err:
-                models[kind] = {"kind": kind, "error": str(err)}
-        return JSONResponse(
-            {
-                "backend": "ray-serve",
-                "ray_version": ray.__version__,
-                "models": models,
-                "deployment": self.deployment_config,
-                "request_timeout_s": self.request_timeout_s,
-            }
-        )
-
-    @api.get("/health")
-    async def health(self) -> JSONResponse:
-        """200 when both models are loaded and answering, 503 naming the one that is not."""
-        info = json.loads((await self.info()).body)
-        problems = {
-            kind: model["error"] for kind, model in info["models"].items() if model.get("error")
-        }
-        status = {kind: problems.get(kind, "ok") for kind in info["models"]}
-        return JSONResponse(status, status_code=503 if problems else 200)
-
-
-def build_app(args: dict[str, Any] | None = None) -> serve.Application:
-    """The application ``serve run``/``serve deploy`` start: both models behind the ingress."""
+def build_model_app(kind: str, args: dict[str, Any] | None = None) -> serve.Application:
+    """One model's application: its deployment, answering HTTP at ``/vilt`` or ``/blip2``."""
+    if kind not in DEPLOYMENTS:
+        raise ValueError(f"Unknown model {kind!r}; choose one of: {', '.join(DEPLOYMENTS)}.")
     settings = ServeSettings.from_args(args)
     options = model_deployment_options(settings, _cluster_gpus())
-    model_args = {
-        "device": settings.device,
-        "dtype": settings.dtype,
-        "torch_threads": settings.torch_threads,
-        "max_batch_size": settings.max_batch_size,
-        "batch_wait_timeout_s": settings.batch_wait_timeout_s,
-    }
-    vilt = ViltDeployment.options(**options).bind(settings.vilt, **model_args)
-    blip2 = Blip2Deployment.options(**options).bind(settings.blip2, **model_args)
-    return VqaIngress.bind(
-        vilt,
-        blip2,
-        request_timeout_s=settings.request_timeout_s,
-        deployment_config={"settings": asdict(settings), "model_deployments": options},
+    return (
+        DEPLOYMENTS[kind]
+        .options(**options)
+        .bind(
+            getattr(settings, kind),
+            device=settings.device,
+            dtype=settings.dtype,
+            torch_threads=settings.torch_threads,
+            max_batch_size=settings.max_batch_size,
+            batch_wait_timeout_s=settings.batch_wait_timeout_s,
+            request_timeout_s=settings.request_timeout_s,
+            deployment={"settings": asdict(settings), "options": options},
+        )
     )
+
+
+def build_vilt_app(args: dict[str, Any] | None = None) -> serve.Application:
+    """``serve run``/``serve deploy`` import path of the ViLT application (route ``/vilt``)."""
+    return build_model_app("vilt", args)
+
+
+def build_blip2_app(args: dict[str, Any] | None = None) -> serve.Application:
+    """``serve run``/``serve deploy`` import path of the BLIP-2 application (route ``/blip2``)."""
+    return build_model_app("blip2", args)

@@ -1,4 +1,4 @@
-"""The wire format shared by the Serve ingress and the HTTP client (no Ray, no httpx here).
+"""The wire format shared by the model replicas and the HTTP client (no Ray, no httpx here).
 
 One request carries one image and one question; Serve's own batching joins concurrent
 requests into one forward pass, so a client never has to batch for the server.

@@ -1,7 +1,8 @@
 """The models on Ray Serve, through HTTP, as the page sees them (serving/).
 
-One local Ray (the machine's 2 CPUs, no dashboard) and one Serve application with the
-embedded demo models serve every test in this module; the fixture shuts both down.
+One local Ray (the machine's 2 CPUs, no dashboard) in Serve's HAProxy mode, as `make serve`
+and kuberay.yaml run it, and the applications of serving/config.yaml with the embedded demo
+models serve every test in this module; the fixture shuts both down.
 
 - Through Serve both models answer as they do in-process (ViLT's scores within 1e-5,
   BLIP-2's text equal), and 16 concurrent requests are answered in batches larger than 1.
@@ -18,6 +19,7 @@ Skipped only where ray is not installed (``pip install -r requirements-serve.txt
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 import re
@@ -27,6 +29,13 @@ import time
 from pathlib import Path
 
 import pytest
+
+from serving import RAY_CLUSTER_ENV
+
+# Ray's processes read these when they start, the driver's `ray.serve` when it is imported.
+os.environ.update(RAY_CLUSTER_ENV)
+# One machine: no 30 s for load balancers to forget a stopped replica (as `make serve`).
+os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
 
 ray = pytest.importorskip(
     "ray", reason="ray[serve] is not installed; pip install -r requirements-serve.txt"
@@ -43,6 +52,7 @@ from PIL import Image  # noqa: E402
 from test_hardening_intake import SETTINGS as INTAKE_SETTINGS  # noqa: E402
 from test_hardening_intake import image_sources, questions  # noqa: E402
 
+from serving.__main__ import config_with  # noqa: E402
 from serving.client import (  # noqa: E402
     RemoteBlip2Answerer,
     RemoteViltAnswerer,
@@ -50,7 +60,6 @@ from serving.client import (  # noqa: E402
 )
 from serving.deployments import (  # noqa: E402
     ServeSettings,
-    build_app,
     model_deployment_options,
     wants_gpu,
 )
@@ -68,7 +77,6 @@ from vqa_core import (  # noqa: E402
 from vqa_core.registry import DEMO_CHECKPOINTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-APP_NAME = "vqa"
 # Small CPU shares so both models (and a ViLT replacement) fit the 2 CPUs Ray is given.
 TEST_SETTINGS = {
     "vilt": "demo",
@@ -98,11 +106,21 @@ class Backend:
         self.url = f"http://127.0.0.1:{port}"
 
     def deploy(self) -> None:
+        """The applications of serving/config.yaml, with the test's settings."""
         serve.start(http_options={"host": "127.0.0.1", "port": self.port})
-        serve.run(build_app(TEST_SETTINGS), name=APP_NAME, route_prefix="/")
+        config = config_with([f"{key}={value}" for key, value in TEST_SETTINGS.items()])
+        for application in config["applications"]:
+            module, _, builder = application["import_path"].partition(":")
+            build = getattr(importlib.import_module(module), builder)
+            serve.run(
+                build(application["args"]),
+                name=application["name"],
+                route_prefix=application["route_prefix"],
+            )
 
-    def info(self) -> dict:
-        return httpx.get(f"{self.url}/info", timeout=CLIENT_TIMEOUT_S).raise_for_status().json()
+    def info(self, kind: str) -> dict:
+        response = httpx.get(f"{self.url}/{kind}/info", timeout=CLIENT_TIMEOUT_S)
+        return response.raise_for_status().json()
 
     def post(self, route: str, payload: object) -> httpx.Response:
         return httpx.post(f"{self.url}{route}", json=payload, timeout=CLIENT_TIMEOUT_S)
@@ -288,35 +306,37 @@ def test_not_json_and_multipart_uploads(backend):
 
 
 def test_info_and_health_describe_models_and_placement(backend):
-    info = backend.info()
     for kind in ("vilt", "blip2"):
-        model = info["models"][kind]
-        assert model["error"] is None and model["is_demo"]
+        model = backend.info(kind)
+        assert model["kind"] == kind and model["error"] is None and model["is_demo"]
         assert model["placement"] == {
             "device": "cpu",
             "dtype": "float32",
             "describe": "cpu / float32",
         }
         assert model["batching"]["max_batch_size"] == TEST_SETTINGS["max_batch_size"]
-    assert info["deployment"]["model_deployments"]["ray_actor_options"] == {"num_cpus": 0.5}
-    health = httpx.get(f"{backend.url}/health", timeout=CLIENT_TIMEOUT_S)
-    assert health.status_code == 200 and health.json() == {"vilt": "ok", "blip2": "ok"}
+        assert model["deployment"]["options"]["ray_actor_options"] == {"num_cpus": 0.5}
+        health = httpx.get(f"{backend.url}/{kind}/health", timeout=CLIENT_TIMEOUT_S)
+        assert health.status_code == 200 and health.json() == {kind: "ok"}
+    # The bare route answers too: a redirect would make every client send its image twice.
+    response = httpx.post(f"{backend.url}/vilt", json={"question": "q"}, timeout=CLIENT_TIMEOUT_S)
+    assert response.status_code == 422 and response.json()["field"] == "image"
 
 
 # Faults -----------------------------------------------------------------------------------
 
 FAILURE = re.compile(
     r"^The model server at http://127\.0\.0\.1:\d+ ("
-    r"could not answer: The ViLT replica answering this request stopped; Serve is starting a "
-    r"new one, please try again in a few seconds\."
+    r"answered /vilt with HTTP 50[234]; it may be starting or overloaded, try again shortly\."
     r"|could not answer: ViLT did not answer within [\d.]+ s; the server is busy, please try "
     r"again\."
+    r"|could not be reached; it may be stopped or still starting\."
     r"|did not answer within [\d.]+ s\.)$"
 )
 
 
 def _vilt_replica_names() -> list[str]:
-    prefix = f"SERVE_REPLICA::{APP_NAME}#ViltDeployment#"
+    prefix = "SERVE_REPLICA::vilt#ViltDeployment#"
     return [
         actor["name"]
         for actor in ray.util.list_named_actors(all_namespaces=True)
@@ -329,7 +349,7 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(
 ):
     paths, questions_, _ = easy_vqa_sample
     (victim,) = _vilt_replica_names()
-    before = backend.info()["models"]["vilt"]["replica"]
+    before = backend.info("vilt")["replica"]
     stop = threading.Event()
     outcomes: list[tuple[float, float, str | None]] = []  # (started, seconds, error)
     lock = threading.Lock()
@@ -374,7 +394,7 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(
     deadline = killed_at + 90
     while time.monotonic() < deadline:
         try:
-            if backend.info()["models"]["vilt"]["replica"] != before:
+            if backend.info("vilt")["replica"] != before:
                 break
         except httpx.HTTPError:
             pass
@@ -388,9 +408,8 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(
         thread.join(CLIENT_TIMEOUT_S + 5)
         assert not thread.is_alive(), "a request hung past the client's timeout"
 
-    # Requests were in flight when the replica died. (Whether new ones were also sent before
-    # the replacement came up depends on timing: on a quiet machine the users are still
-    # waiting on the in-flight ones, which the ingress retries on the replacement.)
+    # Requests were in flight when the replica died; they fail with a sentence (HAProxy
+    # answers 502 for them) or, sent while no replica was up, wait for the replacement.
     assert pending >= 2
     assert any(started < killed_at < started + seconds for started, seconds, _ in outcomes)
     print(
@@ -466,19 +485,46 @@ def test_replicas_ask_for_a_gpu_exactly_when_the_model_goes_on_cuda():
     assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
 
 
+def test_make_serve_config_applies_settings_to_both_applications():
+    from serving.__main__ import main
+
+    config = config_with(["vilt=real", "max_batch_size=4"], host="127.0.0.1")
+    assert config["http_options"]["host"] == "127.0.0.1"
+    for application in config["applications"]:
+        assert application["args"]["vilt"] == "real"
+        assert application["args"]["max_batch_size"] == "4"
+        assert application["args"]["blip2"] == "demo"
+    with pytest.raises(ValueError, match="choose from: vilt, blip2"):
+        config_with(["vilt_model=real"])
+    assert main(["config", "replicas=many"]) == 2
+
+
 def test_checked_in_serve_config_and_kuberay_manifest_are_valid():
     from ray.serve.schema import ServeDeploySchema
 
     config = yaml.safe_load((REPO / "serving" / "config.yaml").read_text())
     schema = ServeDeploySchema.model_validate(config)
-    (application,) = schema.applications
-    assert application.import_path == "serving.deployments:build_app"
-    ServeSettings.from_args(application.args)  # every argument is a setting
+    routes = {app.name: (app.route_prefix, app.import_path) for app in schema.applications}
+    assert routes == {
+        "vilt": ("/vilt", "serving.deployments:build_vilt_app"),
+        "blip2": ("/blip2", "serving.deployments:build_blip2_app"),
+    }
+    vilt_args, blip2_args = (app.args for app in schema.applications)
+    assert vilt_args == blip2_args
+    ServeSettings.from_args(vilt_args)  # every argument is a setting
     manifest = yaml.safe_load((REPO / "serving" / "kuberay.yaml").read_text())
     assert manifest["kind"] == "RayService"
     embedded = yaml.safe_load(manifest["spec"]["serveConfigV2"])
-    assert embedded["applications"][0]["import_path"] == application.import_path
     ServeDeploySchema.model_validate(embedded)
-    assert json.dumps(embedded["applications"][0]["args"], sort_keys=True) == json.dumps(
-        config["applications"][0]["args"], sort_keys=True
+    assert json.dumps(embedded["applications"], sort_keys=True) == json.dumps(
+        config["applications"], sort_keys=True
     )
+    # Every Ray process of the cluster runs in HAProxy mode: each container, and make serve.
+    cluster = manifest["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]
+    for pod in pods:
+        (container,) = pod["template"]["spec"]["containers"]
+        assert {e["name"]: e["value"] for e in container["env"]} == RAY_CLUSTER_ENV
+    makefile = (REPO / "Makefile").read_text()
+    for name, value in RAY_CLUSTER_ENV.items():
+        assert f"serve: export {name} ?= {value}" in makefile

@@ -126,8 +126,8 @@ def test_a_server_that_never_answers_times_out_with_the_sentence():
 def test_the_page_column_says_so_and_the_next_request_after_recovery_succeeds():
     from ui.handlers import VQAHandlers
 
-    info = {"models": {"vilt": {"name": "vilt-easyvqa"}, "blip2": {"name": "blip2-easyvqa"}}}
-    server, url, _ = _scripted_server([(200, info)])
+    infos = [(200, {"name": "vilt-easyvqa"}), (200, {"name": "blip2-easyvqa"})]
+    server, url, _ = _scripted_server(infos)
     handlers = VQAHandlers(load_remote_services(url, timeout=5))
     server.shutdown()
     server.server_close()
@@ -182,24 +182,21 @@ def test_server_errors_become_the_matching_vqa_error(status, body, error, text):
 
 
 def test_a_model_the_server_could_not_load_is_unavailable_with_its_reason():
-    info = {
-        "models": {
-            "vilt": {
-                "name": "v",
-                "source": "/m/vilt",
-                "reason": "named",
-                "is_demo": False,
-                "placement": {"device": "cuda:0", "dtype": "float16"},
-            },
-            "blip2": {"error": "Could not load BLIP-2 from 'x': no such folder"},
-        }
+    vilt = {
+        "name": "v",
+        "source": "/m/vilt",
+        "reason": "named",
+        "is_demo": False,
+        "placement": {"device": "cuda:0", "dtype": "float16"},
     }
-    server, url, _ = _scripted_server([(200, info)])
+    blip2 = {"error": "Could not load BLIP-2 from 'x': no such folder"}
+    server, url, seen = _scripted_server([(200, vilt), (200, blip2)])
     try:
         services = load_remote_services(url, timeout=5)
     finally:
         server.shutdown()
         server.server_close()
+    assert [request["path"] for request in seen] == ["/vilt/info", "/blip2/info"]
     assert services.blip2 is None
     assert services.blip2_error.startswith("Could not load BLIP-2 from 'x'")
     assert url in services.blip2_error
@@ -226,20 +223,21 @@ def test_app_with_a_backend_builds_the_same_page_over_remote_answerers(monkeypat
     import app
     from ui.page import about_markdown
 
-    info = {
-        "models": {
-            kind: {
+    infos = [
+        (
+            200,
+            {
                 "name": f"/srv/{kind}-easyvqa",
                 "source": f"/srv/{kind}-easyvqa",
                 "reason": "the embedded demo preset was requested (argument)",
                 "is_demo": True,
                 "placement": {"device": "cpu", "dtype": "float32"},
                 "labels": ["red", "circle"] if kind == "vilt" else None,
-            }
-            for kind in ("vilt", "blip2")
-        }
-    }
-    server, url, _ = _scripted_server([(200, info)])
+            },
+        )
+        for kind in ("vilt", "blip2")
+    ]
+    server, url, _ = _scripted_server(infos)
     built = {}
 
     class Launched:
@@ -277,3 +275,40 @@ def test_app_backend_arguments():
         app.parse_args(["--backend", "http://10.0.0.5:8000", "--vilt", "real"])
     with pytest.raises(SystemExit):
         app.parse_args(["--backend", "http://x:8000", "--backend-timeout", "0"])
+
+
+def test_a_model_application_that_is_not_up_yet_still_gets_an_answerer():
+    """A 404 for one model's /info (its application still deploying) leaves the other
+    model's info read, and both columns answer once the server has them."""
+    blip2 = {"name": "b", "source": "/m/blip2", "is_demo": False}
+    server, url, seen = _scripted_server([(404, "Path '/vilt/info' not found."), (200, blip2)])
+    try:
+        services = load_remote_services(url, timeout=5)
+        assert services.vilt is not None and services.vilt_error is None
+        assert services.blip2_choice.source == "/m/blip2"
+        assert [request["path"] for request in seen] == ["/vilt/info", "/blip2/info"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_make_serve_waits_until_each_model_application_is_deployed():
+    """`python -m serving wait`: Serve's 404 for an application still deploying is not up."""
+    from serving.__main__ import main
+
+    server, url, seen = _scripted_server([(404, "Path '/vilt/info' not found.")] * 3)
+    try:
+        started = time.monotonic()
+        assert main(["wait", f"{url}/vilt/info", "--timeout", "1.5"]) == 1
+        assert 1.5 <= time.monotonic() - started < 10
+        assert seen and all(request["path"] == "/vilt/info" for request in seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+    server, url, seen = _scripted_server([(200, {"kind": "vilt"}), (200, {"kind": "blip2"})])
+    try:
+        assert main(["wait", f"{url}/vilt/info", f"{url}/blip2/info", "--timeout", "10"]) == 0
+        assert [request["path"] for request in seen] == ["/vilt/info", "/blip2/info"]
+    finally:
+        server.shutdown()
+        server.server_close()
