@@ -42,10 +42,12 @@ def save_vilt_b32(folder: Path) -> Path:
     return folder
 
 
-def deploy(serve, build_app, settings: dict, port: int) -> None:
+def deploy(serve, settings: dict, port: int) -> None:
     """The ViLT application as serving/config.yaml runs it (BLIP-2 plays no part here)."""
+    from serving.deployments import build_vilt_app
+
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(settings), name="vilt", route_prefix="/vilt")
+    serve.run(build_vilt_app(settings), name="vilt", route_prefix="/vilt")
 
 
 def load_test(answerer, image: bytes, users: int, requests: int) -> dict:
@@ -123,7 +125,7 @@ def main() -> None:
     from ray import serve
 
     from serving.client import load_remote_services
-    from serving.deployments import ServeSettings, build_vilt_app
+    from serving.deployments import ServeSettings
     from vqa_core import ViltAnswerer
 
     torch.set_num_threads(args.threads)
@@ -154,7 +156,7 @@ def main() -> None:
         }
         try:
             started = time.perf_counter()
-            deploy(serve, build_vilt_app, base, port)
+            deploy(serve, base, port)
             print(f"Serve up with full-size ViLT in {time.perf_counter() - started:.0f} s")
             remote = load_remote_services(url, only="vilt").vilt
 
@@ -169,14 +171,14 @@ def main() -> None:
             if "overhead" in parts:
                 for wait in args.batch_waits:
                     if wait != ServeSettings().batch_wait_timeout_s:
-                        deploy(serve, build_vilt_app, {**base, "batch_wait_timeout_s": wait}, port)
+                        deploy(serve, {**base, "batch_wait_timeout_s": wait}, port)
                         remote = load_remote_services(url, only="vilt").vilt
                         for _ in range(3):
                             remote.answer(image, QUESTION)
                     print(f"\nServe's batch_wait_timeout_s = {wait:g} s:", end="")
                     measure_overhead(local, remote, image, args.rounds)
             if "replicas" in parts:
-                compare_replicas(serve, build_vilt_app, base, port, url, image, args)
+                compare_replicas(serve, base, port, url, image, args)
             print("load average at end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
         finally:
             serve.shutdown()
@@ -213,18 +215,14 @@ def measure_overhead(local, remote, image: bytes, rounds: int) -> None:
     )
 
 
-def compare_replicas(
-    serve, build_vilt_app, base: dict, port: int, url: str, image: bytes, args
-) -> None:
+def compare_replicas(serve, base: dict, port: int, url: str, image: bytes, args) -> None:
     """One replica with every thread against two with half each, under the same load."""
     from serving.client import load_remote_services
 
     print(f"\n{args.users} concurrent users, {args.requests} requests each setting:")
     per_replica = max(1, args.threads // 2)
     for replicas, threads in ((1, args.threads), (2, per_replica)):
-        deploy(
-            serve, build_vilt_app, {**base, "replicas": replicas, "torch_threads": threads}, port
-        )
+        deploy(serve, {**base, "replicas": replicas, "torch_threads": threads}, port)
         remote = load_remote_services(url, only="vilt").vilt
         load_test(remote, image, replicas * 2, replicas * 4)  # warm every replica
         figures = load_test(remote, image, args.users, args.requests)

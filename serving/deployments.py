@@ -287,14 +287,17 @@ class _ModelReplica:
 
     kind = ""
 
-    def _load(
+    def __init__(
         self,
-        model: str,
-        device: str,
-        dtype: str,
-        torch_threads: int,
-        request_timeout_s: float,
-        deployment: dict[str, Any] | None,
+        model: str = "demo",
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        torch_threads: int = 0,
+        max_batch_size: int = 8,
+        batch_wait_timeout_s: float = 0.0,
+        request_timeout_s: float = 25.0,
+        deployment: dict[str, Any] | None = None,
     ) -> None:
         self.threads = _set_torch_threads(torch_threads)
         self.request_timeout_s = request_timeout_s
@@ -314,6 +317,12 @@ class _ModelReplica:
             # failing to load must not take the other model's column down.
             self.load_error = str(err)
             logger.error("%s unavailable: %s", MODEL_LABELS[self.kind], err)
+        self._answer_batch.set_max_batch_size(max_batch_size)
+        self._answer_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self.batching = {
+            "max_batch_size": max_batch_size,
+            "batch_wait_timeout_s": batch_wait_timeout_s,
+        }
 
     def _from_pretrained(self, source: str, device: str, dtype: str):
         raise NotImplementedError
@@ -323,11 +332,6 @@ class _ModelReplica:
 
     def _result_json(self, result: Any) -> dict[str, Any]:
         raise NotImplementedError
-
-    def _configure_batching(self, batcher, max_batch_size: int, wait_s: float) -> None:
-        batcher.set_max_batch_size(max_batch_size)
-        batcher.set_batch_wait_timeout_s(wait_s)
-        self.batching = {"max_batch_size": max_batch_size, "batch_wait_timeout_s": wait_s}
 
     # HTTP ---------------------------------------------------------------------------------
     async def _answer_request(self, request: Request) -> JSONResponse:
@@ -477,52 +481,49 @@ class _ModelReplica:
         return ModelReply(result=result)
 
 
+def _with_routes(api: FastAPI) -> type:
+    """A model replica whose HTTP routes are registered on that model's own app.
+
+    Each application needs its own FastAPI app (its own routes), and Serve's class-based
+    view takes routes from every class in a deployment's MRO.
+    """
+
+    class _Routes(_ModelReplica):
+        @api.post("/")
+        async def answer(self, request: Request) -> JSONResponse:
+            return await self._answer_request(request)
+
+        @api.get("/info")
+        async def http_info(self) -> JSONResponse:
+            return JSONResponse(self.info())
+
+        @api.get("/health")
+        async def http_health(self) -> JSONResponse:
+            return self.health()
+
+    return _Routes
+
+
 vilt_api = _model_api("vilt")
 
 
 @serve.deployment(name="ViltDeployment")
 @serve.ingress(vilt_api)
-class ViltDeployment(_ModelReplica):
+class ViltDeployment(_with_routes(vilt_api)):
     """A ViLT classifier replica: ``POST /vilt`` answers with the top-k, batched by Serve."""
 
     kind = "vilt"
-
-    def __init__(
-        self,
-        model: str = "demo",
-        *,
-        device: str = "auto",
-        dtype: str = "auto",
-        torch_threads: int = 0,
-        max_batch_size: int = 8,
-        batch_wait_timeout_s: float = 0.0,
-        request_timeout_s: float = 25.0,
-        deployment: dict[str, Any] | None = None,
-    ) -> None:
-        self._load(model, device, dtype, torch_threads, request_timeout_s, deployment)
-        self._configure_batching(self._answer_batch, max_batch_size, batch_wait_timeout_s)
-        self.label_count = len(self.answerer.labels) if self.answerer is not None else 1
 
     def _from_pretrained(self, source: str, device: str, dtype: str) -> ViltAnswerer:
         return ViltAnswerer.from_pretrained(source, device=device, dtype=dtype)
 
     def _options(self, payload: dict[str, Any]) -> tuple[tuple[str, int], ...]:
-        return tuple(vilt_options(payload, self.label_count).items())
+        # Without a model the request gets the load error; any top_k parses meanwhile.
+        label_count = len(self.answerer.labels) if self.answerer is not None else 1
+        return tuple(vilt_options(payload, label_count).items())
 
     def _result_json(self, result: Any) -> dict[str, Any]:
         return vilt_result_to_json(result)
-
-    @vilt_api.post("/")
-    async def answer(self, request: Request) -> JSONResponse:
-        return await self._answer_request(request)
-
-    @vilt_api.get("/info")
-    async def http_info(self) -> JSONResponse:
-        return JSONResponse(self.info())
-
-    @vilt_api.get("/health")
-    async def http_health(self) -> JSONResponse:
-        return self.health()
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0, max_concurrent_batches=64)
     async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
@@ -542,25 +543,10 @@ blip2_api = _model_api("blip2")
 
 @serve.deployment(name="Blip2Deployment")
 @serve.ingress(blip2_api)
-class Blip2Deployment(_ModelReplica):
+class Blip2Deployment(_with_routes(blip2_api)):
     """A BLIP-2 generator replica: ``POST /blip2`` answers in free text, batched by Serve."""
 
     kind = "blip2"
-
-    def __init__(
-        self,
-        model: str = "demo",
-        *,
-        device: str = "auto",
-        dtype: str = "auto",
-        torch_threads: int = 0,
-        max_batch_size: int = 8,
-        batch_wait_timeout_s: float = 0.0,
-        request_timeout_s: float = 25.0,
-        deployment: dict[str, Any] | None = None,
-    ) -> None:
-        self._load(model, device, dtype, torch_threads, request_timeout_s, deployment)
-        self._configure_batching(self._answer_batch, max_batch_size, batch_wait_timeout_s)
 
     def _from_pretrained(self, source: str, device: str, dtype: str) -> Blip2Answerer:
         return Blip2Answerer.from_pretrained(source, device=device, dtype=dtype)
@@ -570,18 +556,6 @@ class Blip2Deployment(_ModelReplica):
 
     def _result_json(self, result: Any) -> dict[str, Any]:
         return blip2_result_to_json(result)
-
-    @blip2_api.post("/")
-    async def answer(self, request: Request) -> JSONResponse:
-        return await self._answer_request(request)
-
-    @blip2_api.get("/info")
-    async def http_info(self) -> JSONResponse:
-        return JSONResponse(self.info())
-
-    @blip2_api.get("/health")
-    async def http_health(self) -> JSONResponse:
-        return self.health()
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0, max_concurrent_batches=64)
     async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
