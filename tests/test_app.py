@@ -414,9 +414,9 @@ def test_answer_reads_each_upload_once_for_both_models(
     tiny_vilt, tiny_blip2, easy_vqa_sample, monkeypatch
 ):
     reads = []
-    real_load_image = ui_handlers.load_image
+    real_open_picture = ui_handlers.open_picture
     monkeypatch.setattr(
-        ui_handlers, "load_image", lambda src: reads.append(src) or real_load_image(src)
+        ui_handlers, "open_picture", lambda src: reads.append(src) or real_open_picture(src)
     )
     handlers = ui.VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2))
     paths, questions, _ = easy_vqa_sample

@@ -21,12 +21,14 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import contextlib
 import http.client
 import ipaddress
+import json
 import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -40,6 +42,7 @@ from PIL import Image
 
 import app as vqa_app
 import ui
+import ui.messages
 import ui.page
 from tests.doubles import FailOnce
 from train.builders import build_blip2, build_vilt
@@ -247,8 +250,12 @@ def test_low_queue_bound_refuses_the_excess_quickly_and_recovers(services, pictu
             # Served ones take ~1 s each; the refused ones must not have waited their turn.
             assert elapsed < outcomes.count("ok") * 1.0 + 20, elapsed
             # Over HTTP the refusal is a 503 "busy", never a 500 or a hang.
-            statuses = _raw_join_statuses(demo, picture)
+            replies = _raw_join_statuses(demo, picture, language="ar")
+            statuses = [status for status, _detail in replies]
             assert 503 in statuses and set(statuses) <= {200, 503}, statuses
+            # The refusal says, in the caller's language, to try again shortly.
+            busy = {detail for status, detail in replies if status == 503}
+            assert busy == {ui.messages.message("queue_full", "ar")}, busy
             # Once the burst has drained the app serves again.
             deadline = time.monotonic() + 60
             while True:
@@ -269,8 +276,8 @@ def _upload_body(picture: str) -> dict:
     return {"files": (Path(picture).name, Path(picture).read_bytes(), "image/png")}
 
 
-def _raw_join_statuses(demo, picture: str) -> list[int]:
-    """POST straight to the queue's join endpoint while it may be full."""
+def _raw_join_statuses(demo, picture: str, language: str = "en") -> list[tuple[int, str]]:
+    """POST straight to the queue's join endpoint while it may be full: (status, detail)."""
     upload = httpx.post(
         f"{demo.local_url}gradio_api/upload", files=_upload_body(picture), timeout=10
     )
@@ -286,10 +293,15 @@ def _raw_join_statuses(demo, picture: str) -> list[int]:
         "trigger_id": None,
     }
     responses = [
-        httpx.post(f"{demo.local_url}gradio_api/queue/join", json=payload, timeout=10)
+        httpx.post(
+            f"{demo.local_url}gradio_api/queue/join",
+            json=payload,
+            headers={"Accept-Language": language},
+            timeout=10,
+        )
         for _ in range(4)
     ]
-    return [r.status_code for r in responses]
+    return [(r.status_code, r.json().get("detail", "")) for r in responses]
 
 
 # ---- faults through the API --------------------------------------------------------------
@@ -543,3 +555,303 @@ def test_a_whole_session_with_local_models_makes_no_outbound_connection(model_di
                 client.close()
     assert attempts == [], attempts
     assert loopback, "the guard saw no connection at all, so it was not in the path"
+
+
+# ---- the picture door: only this page's pictures are read (issue 20) ----------------------
+REFUSED = "This picture did not come from this page"
+
+
+def _call(demo, api: str, data: list, *, session: str | None = None, headers=None):
+    """One call of ``/gradio_api/call/<api>`` as any HTTP client could make it, with no
+    client-side help (``gradio_client`` would add Gradio's file marker itself)."""
+    base = demo.local_url.rstrip("/")
+    body: dict = {"data": data}
+    if session:
+        body["session_hash"] = session
+    posted = httpx.post(f"{base}/gradio_api/call/{api}", json=body, headers=headers, timeout=30)
+    if posted.status_code != 200:
+        return f"http {posted.status_code}", posted.text
+    stream = httpx.get(f"{base}/gradio_api/call/{api}/{posted.json()['event_id']}", timeout=120)
+    event, payload = None, None
+    for line in stream.text.splitlines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            payload = json.loads(line.split(":", 1)[1])
+    return event, payload
+
+
+def _uploaded(demo, picture: str, name: str | None = None) -> str:
+    files = {"files": (name or Path(picture).name, Path(picture).read_bytes(), "image/png")}
+    response = httpx.post(f"{demo.local_url}gradio_api/upload", files=files, timeout=10)
+    return response.json()[0]
+
+
+def _file(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+# Every event that reads the picture, with its other inputs.
+PICTURE_EVENTS = {
+    "answer": lambda image: [image, QUESTIONS[0], 3, 4, 1],
+    "vilt": lambda image: [image, QUESTIONS[0], 3],
+    "blip2": lambda image: [image, QUESTIONS[0], 4, 1],
+    "ask": lambda image: [image, QUESTIONS[0], 3, 4, 1, []],
+    "describe": lambda image: [image, 4, 1],
+}
+
+
+def test_a_server_file_is_refused_by_every_picture_event_alike(shared_app, picture, tmp_path):
+    """A path sent without Gradio's marker skipped Gradio's "uploaded files only" check and
+    was answered about; the sentence also told which paths exist."""
+    import pillow_heif
+
+    demo, _client = shared_app
+    secret_text = tmp_path / "secret.txt"
+    secret_text.write_text("root:x:0:0")
+    server_files = [picture, str(secret_text), str(tmp_path / "no-such-file.png"), "/etc/passwd"]
+    for api, arguments in PICTURE_EVENTS.items():
+        seen = set()
+        for path in server_files:
+            for form in ({"path": path}, path, _file(path)):
+                event, payload = _call(demo, api, arguments(form))
+                text = json.dumps(payload, ensure_ascii=False)
+                if event == "error":  # Gradio's own check (marker present): still refused
+                    assert form == _file(path) and "not uploaded" in text, (api, form, text)
+                    continue
+                assert event == "complete", (api, form, event, text)
+                statuses = [s for s in payload if isinstance(s, str) and s.startswith(WARNING)]
+                assert statuses and all(REFUSED in s for s in statuses), (api, form, payload)
+                assert "confidences" not in text and path not in text, (api, form, text)
+                seen.add(tuple(statuses))
+        assert len(seen) == 1, f"/{api} words refusals differently per path: {seen}"
+    # /preview would hand back a PNG copy of any HEIC file on the server.
+    heic = tmp_path / "private.heic"
+    pillow_heif.from_pillow(Image.open(picture).convert("RGB")).save(heic, quality=90)
+    for form in ({"path": str(heic)}, str(heic)):
+        event, payload = _call(demo, "preview", [form])
+        assert event == "complete" and payload == [{"__type__": "update"}], payload
+    # Positive control: the same picture uploaded through the page is answered.
+    event, payload = _call(
+        demo, "answer", PICTURE_EVENTS["answer"](_file(_uploaded(demo, picture)))
+    )
+    assert event == "complete" and len(payload[0]["confidences"]) == 3, payload
+
+
+def test_a_refused_picture_fails_only_its_own_item_of_a_batch(services, picture):
+    """A malformed picture used to fail Gradio's validation for the whole batch it joined."""
+
+    class Slow:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def answer_batch(self, *args, **kwargs):
+            time.sleep(0.5)
+            return self.inner.answer_batch(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    slow = Services(vilt=Slow(services.vilt), blip2=None, blip2_error="switched off")
+    with served(slow, max_batch_size=8) as demo:
+        good = _file(_uploaded(demo, picture))
+        forms = [good, "/etc/passwd", good, {"path": picture}, good, 42, good]
+        with ThreadPoolExecutor(len(forms)) as pool:
+            results = list(
+                pool.map(lambda form: _call(demo, "vilt", [form, QUESTIONS[0], 3]), forms)
+            )
+    for form, (event, payload) in zip(forms, results):
+        assert event == "complete", (form, event, payload)
+        label, status, _route = payload
+        if form is good:
+            assert len(label["confidences"]) == 3 and not status.startswith(WARNING), payload
+        else:
+            assert REFUSED in status and "validation" not in status, payload
+
+
+def test_a_kiosk_reset_deletes_only_what_no_one_else_shows(services, picture, tmp_path):
+    """A reset deleted the shared example (a 403 for every later visitor), another visitor's
+    identical upload, and any cached upload whose path the call named."""
+    with served(services, kiosk=True) as demo:
+        examples = sorted(
+            path for block in demo.blocks.values() for path in getattr(block, "keep_in_cache", ())
+        )
+        assert examples, "the kiosk shows examples"
+        example = examples[0]
+        _call(demo, "new_picture", [_file(example)], session="visitor-a")
+        _call(demo, "reset", [_file(example)], session="visitor-a")
+        assert Path(example).exists(), "a reset deleted the shared example"
+        _event, payload = _call(
+            demo, "answer", PICTURE_EVENTS["answer"](_file(example)), session="visitor-b"
+        )
+        assert len(payload[0]["confidences"]) == 3, payload
+        # Two visitors with the same photo share one stored file.
+        shared = _uploaded(demo, picture, "phone.png")
+        assert _uploaded(demo, picture, "phone.png") == shared
+        for session in ("visitor-a", "visitor-b"):
+            _call(demo, "new_picture", [_file(shared)], session=session)
+        _call(demo, "reset", [_file(shared)], session="visitor-a")
+        # A caller naming a picture it never showed deletes nothing either.
+        _call(demo, "reset", [_file(shared)], session="visitor-c")
+        assert Path(shared).exists(), "one visitor's reset deleted another's picture"
+        _event, payload = _call(
+            demo, "answer", PICTURE_EVENTS["answer"](_file(shared)), session="visitor-b"
+        )
+        assert len(payload[0]["confidences"]) == 3, payload
+        # The last visitor showing it leaves: now it goes at once.
+        _call(demo, "reset", [_file(shared)], session="visitor-b")
+        assert not Path(shared).exists(), "kiosk mode kept a picture no one shows"
+
+
+def test_a_kiosk_picture_in_use_outlives_the_cache_age(services, picture, monkeypatch):
+    """The sweep went by upload time: a visitor still asking lost the picture after 5 min.
+    Scaled down: a 3 s cache age, a visitor asking for three times as long."""
+    monkeypatch.setattr(ui.page, "KIOSK_CACHE_SECONDS", (1, 3))
+    with served(services, kiosk=True) as demo:
+        uploaded = _uploaded(demo, picture)
+        _call(demo, "new_picture", [_file(uploaded)], session="visitor")
+        until = time.monotonic() + 9
+        asked = 0
+        while time.monotonic() < until:
+            event, payload = _call(
+                demo, "vilt", [_file(uploaded), QUESTIONS[0], 3], session="visitor"
+            )
+            assert event == "complete" and len(payload[0]["confidences"]) == 3, (asked, payload)
+            asked += 1
+            time.sleep(0.5)
+        assert Path(uploaded).exists() and asked >= 5
+        # Once nobody uses it, it goes by the same sweep.
+        deadline = time.monotonic() + 15
+        while Path(uploaded).exists() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert not Path(uploaded).exists(), "an abandoned picture outlived the cache age"
+
+
+def test_data_urls_and_request_bodies_follow_the_upload_size_rule(shared_app, picture):
+    """A 30 MB JPEG as a data: URL was accepted although the upload route refuses 10 MB."""
+    import base64
+
+    demo, _client = shared_app
+    small = "data:image/png;base64," + base64.b64encode(Path(picture).read_bytes()).decode()
+    event, payload = _call(demo, "vilt", [{"url": small, "path": None}, QUESTIONS[0], 3])
+    assert event == "complete" and len(payload[0]["confidences"]) == 3, payload
+    over = "data:image/jpeg;base64," + base64.b64encode(os.urandom(10_600_000)).decode()
+    event, payload = _call(demo, "vilt", [{"url": over, "path": None}, QUESTIONS[0], 3])
+    assert event == "complete" and "larger than 10 MB" in payload[1], payload
+    huge = "data:image/jpeg;base64," + "A" * (30 << 20)
+    event, text = _call(demo, "vilt", [{"url": huge, "path": None}, QUESTIONS[0], 3])
+    assert event == "http 413" and "larger than 16 MB" in text, (event, text[:200])
+    event, payload = _call(demo, "vilt", [{"url": small, "path": None}, QUESTIONS[1], 3])
+    assert event == "complete" and len(payload[0]["confidences"]) == 3, payload
+
+
+def test_a_picture_url_is_refused_without_a_request(shared_app, monkeypatch):
+    """Gradio downloads a public URL sent as a picture: the canary (on loopback, made to look
+    public to Gradio's check) must see no request at all."""
+    import http.server
+    import threading
+
+    import safehttpx
+
+    hits: list[str] = []
+
+    class Canary(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(b"")
+
+        def log_message(self, *args):
+            pass
+
+    canary = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Canary)
+    threading.Thread(target=canary.serve_forever, daemon=True).start()
+    monkeypatch.setattr(safehttpx, "is_public_ip", lambda ip: True)
+    demo, _client = shared_app
+    url = f"http://127.0.0.1:{canary.server_address[1]}/photo.png"
+    try:
+        forms = (_file(url), {"path": url}, {"path": None, "url": url}, url)
+        results = [_call(demo, "vilt", [form, QUESTIONS[0], 3]) for form in forms]
+    finally:
+        canary.shutdown()
+    assert hits == [], f"the server fetched {hits}"
+    for form, (event, payload) in zip(forms, results):
+        assert event == "complete" and payload[1].startswith(WARNING), (form, payload)
+
+
+def test_a_history_over_the_bound_is_refused_before_it_is_read(shared_app, picture):
+    """100,000 turns were accepted and cost 10 s of CPU, delaying every other visitor."""
+    demo, _client = shared_app
+    image = _file(_uploaded(demo, picture))
+    history = [["what shape is it?", "a circle"]] * 100_000
+    event, payload = _call(demo, "ask", [image, QUESTIONS[0], 3, 4, 1, history])
+    assert event == "complete", payload
+    assert "history is too long" in payload[1] and "history is too long" in payload[3], payload
+    event, payload = _call(demo, "ask", [image, QUESTIONS[0], 3, 4, 1, history[:3]])
+    assert len(payload[0]["confidences"]) == 3 and not payload[3].startswith(WARNING), payload
+
+
+def test_what_a_model_writes_is_shown_as_text_in_every_line(tiny_vilt_for_markdown):
+    """A generated link or image rendered in the agreement and description lines (images
+    load from a third party); so did a translated question's notice."""
+    from markdown_it import MarkdownIt
+
+    from ui.handlers import VQAHandlers, render_conversation
+    from vqa_core.translation import QuestionRoute
+
+    hostile = "![x](http://198.51.100.7/x.png) [win](http://198.51.100.7) <img src=x> **b**"
+    vilt, picture = tiny_vilt_for_markdown
+
+    class Writes:
+        name = "writer"
+        placement = vilt.placement
+
+        def answer_batch(self, images, questions, **kwargs):
+            from vqa_core import Blip2Result
+
+            return [
+                Blip2Result(hostile, q, seconds=0.01, batch_size=len(images), model="writer")
+                for q in questions
+            ]
+
+        def describe_batch(self, images, **kwargs):
+            return self.answer_batch(images, [""] * len(images))
+
+    handlers = VQAHandlers(Services(vilt=vilt, blip2=Writes()))
+    renderer = MarkdownIt("commonmark")
+
+    def assert_text(markdown: str) -> None:
+        html = renderer.render(markdown)
+        assert "<img" not in html and "<a " not in html, html
+        assert "**b**" in html and "198.51.100.7" in html, html  # shown, as text
+
+    *_, lines = handlers.answer_both([picture], [QUESTIONS[0]], [3], [4], [1])
+    assert_text(lines[0])
+
+    request = SimpleNamespace(headers={"accept-language": "en"}, session_hash="s")
+    _caption, _status, line, _quality, conversation, view = handlers.describe_page(
+        picture, [], request
+    )
+    assert_text(line)
+    assert_text(view)
+    assert_text(render_conversation(conversation))
+    route = QuestionRoute(
+        original="ما هذا؟", english=hostile, status="translated", script="ar", error=None
+    )
+    assert_text(handlers._notice(route, "en"))
+
+
+@pytest.fixture
+def tiny_vilt_for_markdown(services, picture):
+    return services.vilt, picture
+
+
+def test_the_lines_say_what_happened_in_plain_words(shared_app, picture):
+    demo, _client = shared_app
+    # Neither model answered: not "only one model answered".
+    _event, payload = _call(demo, "answer", PICTURE_EVENTS["answer"]("not a picture"))
+    assert "Neither model answered" in payload[4], payload
+    # A raw string as the picture: a sentence, not pydantic's validation message.
+    assert REFUSED in payload[1] and "validation" not in json.dumps(payload), payload

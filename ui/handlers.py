@@ -17,13 +17,26 @@ from typing import Any
 
 import gradio as gr
 
-from vqa_core import Services, VQAError, clean_history, clean_question, load_image
+from vqa_core import (
+    PartialBatchError,
+    Services,
+    VQAError,
+    clean_history,
+    clean_question,
+)
 from vqa_core.blip2 import DEFAULT_CAPTION_TOKENS
-from vqa_core.images import inspect_image
 from vqa_core.quality import DEFAULT_MIN_SIDE, DEMO_MIN_SIDE, PhotoQuality, QualityThresholds
 from vqa_core.translation import QuestionRoute, Translator, route_questions
 
-from .messages import format_timing, label_value, message, pick_language, summary_line
+from .intake import PictureHolds, inspect_picture, open_picture
+from .messages import (
+    format_timing,
+    label_value,
+    markdown_text,
+    message,
+    pick_language,
+    summary_line,
+)
 
 __all__ = ["DEFAULT_TOP_K", "HEIF_SUFFIXES", "MAX_CONVERSATION_ENTRIES", "VQAHandlers"]
 
@@ -49,7 +62,7 @@ def _prepare(images: Sequence[Any], questions: Sequence[str]) -> tuple[list, lis
             errors.append(message("no_image"))
             continue
         try:
-            prepared.append((load_image(image), clean_question(question)))
+            prepared.append((open_picture(image), clean_question(question)))
             errors.append(None)
         except VQAError as err:
             prepared.append(None)
@@ -104,21 +117,31 @@ def _route_state(route: QuestionRoute | None) -> dict | None:
     return asdict(route) if route is not None else None
 
 
-def _md(text: str) -> str:
-    """Model output shown as Markdown text, never as Markdown or HTML."""
-    return "".join("\\" + ch if ch in "\\`*_[]<>#|!~" else ch for ch in text)
-
-
 def _reason(err: Exception) -> str:
     """A person's message for a model failure; anything unforeseen is logged, not shown."""
     if isinstance(err, VQAError):
-        return str(err)
+        # A model server's own words may be in it; the statuses are Markdown.
+        return markdown_text(str(err))
     logger.error("Unexpected model failure", exc_info=err)
     return "an unexpected error; the server log has the details. Please try again."
 
 
 def _warn(text: str) -> str:
     return f"⚠️ {text}"
+
+
+def _outcomes(call, count: int) -> list:
+    """Per item of one batched model call: its result or its error, never a neighbour's.
+
+    A model server answers each item in its own request and reports which ones failed
+    (:class:`PartialBatchError`); a local model fails or answers the batch as a whole.
+    """
+    try:
+        return list(call())
+    except PartialBatchError as err:
+        return err.outcomes
+    except Exception as err:
+        return [err] * count
 
 
 class VQAHandlers:
@@ -131,12 +154,15 @@ class VQAHandlers:
         cache_dir: str | None = None,
         original_grace_seconds: float = HEIC_ORIGINAL_GRACE_SECONDS,
         translator: Translator | None = None,
+        holds: PictureHolds | None = None,
     ):
         self.services = services
         # Questions the models cannot read go through it (None: they get a notice instead).
         self.translator = translator
-        # Set in kiosk mode: uploads under this folder are deleted on reset.
+        # Set in kiosk mode: a picture under this folder that no session shows any more (and
+        # that is not one of the app's examples) is deleted as soon as it is left.
         self.cache_dir = Path(cache_dir).resolve() if cache_dir else None
+        self.holds = holds if holds is not None else PictureHolds()
         self.original_grace_seconds = original_grace_seconds
 
     # ViLT ------------------------------------------------------------------------------
@@ -168,19 +194,20 @@ class VQAHandlers:
         ready = [i for i, item in enumerate(prepared) if item is not None]
         if ready:
             top_k = max(int(top_ks[i] or DEFAULT_TOP_K) for i in ready)
-            try:
-                results = services.vilt.answer_batch(
+            outcomes = _outcomes(
+                lambda: services.vilt.answer_batch(
                     [prepared[i][0] for i in ready], [prepared[i][1] for i in ready], top_k=top_k
+                ),
+                len(ready),
+            )
+            for i, result in zip(ready, outcomes):
+                if isinstance(result, BaseException):
+                    statuses[i] = _warn(message("failed", model="ViLT", reason=_reason(result)))
+                    continue
+                labels[i] = label_value(result.answers[: int(top_ks[i] or DEFAULT_TOP_K)])
+                statuses[i] = format_timing(
+                    _short_name(result.model), result.seconds, result.batch_size
                 )
-            except Exception as err:
-                for i in ready:
-                    statuses[i] = _warn(message("failed", model="ViLT", reason=_reason(err)))
-            else:
-                for i, result in zip(ready, results):
-                    labels[i] = label_value(result.answers[: int(top_ks[i] or DEFAULT_TOP_K)])
-                    statuses[i] = format_timing(
-                        _short_name(result.model), result.seconds, result.batch_size
-                    )
         return labels, statuses
 
     # BLIP-2 ----------------------------------------------------------------------------
@@ -226,19 +253,22 @@ class VQAHandlers:
                     extra["histories"] = [histories[i] for i in members]
                 else:  # a model server without follow-ups: each question alone
                     logger.info("This BLIP-2 takes no history; follow-ups are asked alone")
-            try:
-                results = services.blip2.answer_batch(
-                    [prepared[i][0] for i in members],
-                    [prepared[i][1] for i in members],
-                    max_new_tokens=tokens,
-                    num_beams=num_beams,
-                    **extra,
-                )
-            except Exception as err:
-                for i in members:
-                    statuses[i] = _warn(message("failed", model="BLIP-2", reason=_reason(err)))
-                continue
-            for i, result in zip(members, results):
+            outcomes = _outcomes(
+                lambda members=members, tokens=tokens, num_beams=num_beams, extra=extra: (
+                    services.blip2.answer_batch(
+                        [prepared[i][0] for i in members],
+                        [prepared[i][1] for i in members],
+                        max_new_tokens=tokens,
+                        num_beams=num_beams,
+                        **extra,
+                    )
+                ),
+                len(members),
+            )
+            for i, result in zip(members, outcomes):
+                if isinstance(result, BaseException):
+                    statuses[i] = _warn(message("failed", model="BLIP-2", reason=_reason(result)))
+                    continue
                 answers[i] = result.answer
                 statuses[i] = format_timing(
                     _short_name(result.model), result.seconds, result.batch_size
@@ -281,7 +311,8 @@ class VQAHandlers:
             return line
         # API callers get the English answers only, so the notice does not promise Arabic ones.
         language = message(f"language_{route.script}")
-        return f"{message('translated_api', language=language, english=route.english)} {line}"
+        english = markdown_text(route.english)
+        return f"{message('translated_api', language=language, english=english)} {line}"
 
     def _notice(self, route: QuestionRoute, lang: str) -> str:
         """What the page says about a question the models could not read as it was."""
@@ -290,9 +321,16 @@ class VQAHandlers:
         # Translated (or tried) questions are in the pair's language, which has a name.
         language = message(f"language_{route.script}", lang)
         if route.status == "translated":
-            return message("translated", lang, language=language, english=route.english)
+            return message(
+                "translated", lang, language=language, english=markdown_text(route.english)
+            )
         if route.status == "translation_failed":
-            return message("translation_failed", lang, language=language, reason=route.error or "")
+            return message(
+                "translation_failed",
+                lang,
+                language=language,
+                reason=markdown_text(route.error or ""),
+            )
         return message("not_understood", lang)
 
     @staticmethod
@@ -359,14 +397,14 @@ class VQAHandlers:
         vilt_text = ""
         if vilt_answers:
             rows = "\n".join(
-                f"{rank}. {_md(word)} ({_md(str(english))}, {score:.0%})"
+                f"{rank}. {markdown_text(word)} ({markdown_text(str(english))}, {score:.0%})"
                 for rank, (word, (english, score)) in enumerate(
                     zip(vilt_words, vilt_answers), start=1
                 )
             )
             vilt_text = f'<div lang="{code}" dir="auto">\n\n**{heading}**\n\n{rows}\n\n</div>'
         blip2_text = (
-            f'<div lang="{code}" dir="auto">\n\n**{heading}:** {_md(blip2_words)}\n\n</div>'
+            f'<div lang="{code}" dir="auto">\n\n**{heading}:** {markdown_text(blip2_words)}\n\n</div>'
             if blip2_words
             else ""
         )
@@ -454,7 +492,7 @@ class VQAHandlers:
                 statuses[i] = _warn(message("no_image"))
                 continue
             try:
-                ready.append((i, load_image(image)))
+                ready.append((i, open_picture(image)))
             except VQAError as err:
                 statuses[i] = _warn(str(err))
         if not ready:
@@ -466,15 +504,16 @@ class VQAHandlers:
             return captions, statuses
         tokens = max(int(max_new_tokens[i] or DEFAULT_CAPTION_TOKENS) for i, _ in ready)
         num_beams = max(int(beams[i] or 1) for i, _ in ready)
-        try:
-            results = blip2.describe_batch(
+        outcomes = _outcomes(
+            lambda: blip2.describe_batch(
                 [picture for _, picture in ready], max_new_tokens=tokens, num_beams=num_beams
-            )
-        except Exception as err:
-            for i, _ in ready:
-                statuses[i] = _warn(message("failed", model="BLIP-2", reason=_reason(err)))
-            return captions, statuses
-        for (i, _), result in zip(ready, results):
+            ),
+            len(ready),
+        )
+        for (i, _), result in zip(ready, outcomes):
+            if isinstance(result, BaseException):
+                statuses[i] = _warn(message("failed", model="BLIP-2", reason=_reason(result)))
+                continue
             captions[i] = result.answer
             statuses[i] = format_timing(
                 _short_name(result.model), result.seconds, result.batch_size
@@ -492,7 +531,7 @@ class VQAHandlers:
         (caption,), (status,) = self._describe([image], [DEFAULT_CAPTION_TOKENS], [1])
         conversation = list(conversation or [])
         if caption:
-            line = message("described", lang, caption=caption.rstrip(". "))
+            line = message("described", lang, caption=markdown_text(caption.rstrip(". ")))
             conversation.append({"kind": "describe", "caption": caption})
         elif status.startswith("⚠"):
             line = status.removeprefix("⚠️ ")
@@ -512,7 +551,15 @@ class VQAHandlers:
     # The page's conversation ---------------------------------------------------------------
     def new_picture(self, image, request: gr.Request) -> tuple:
         """A picture arrived or went: its quality sentence; the conversation starts over, and
-        the answers about the last picture go (they are not about this one)."""
+        the answers about the last picture go (they are not about this one).
+
+        The session now shows this picture; the one it showed before is left, and in kiosk
+        mode deleted after a short grace (an Ask already on its way may still name it)
+        unless another session shows the same file.
+        """
+        left = self.holds.show(_session(request), image)
+        if left is not None:
+            self._discard_later(left)
         quality = self.quality_sentence(self._quality(image), _lang(request))
         return (quality, [], "", None, "", "", "", "", "", "")
 
@@ -581,7 +628,7 @@ class VQAHandlers:
         if image is None:
             return None
         try:
-            return inspect_image(image, thresholds=self.quality_thresholds).quality
+            return inspect_picture(image, thresholds=self.quality_thresholds).quality
         except VQAError:
             return None  # an unreadable picture is explained in the columns when asked
 
@@ -600,9 +647,13 @@ class VQAHandlers:
             f"quality_{quality.primary}", lang, width=quality.width, height=quality.height
         )
 
-    def reset(self, image: str | None):
-        """Back to the start screen; in kiosk mode this session's upload is deleted too."""
-        self._forget(image)
+    def reset(self, image: str | None, request: gr.Request):
+        """Back to the start screen; in kiosk mode this session's picture is deleted too.
+
+        Only the picture this session showed, and only when no other session shows the same
+        file and it is not an example: the path the call names is not trusted.
+        """
+        self._discard(self.holds.release(_session(request)))
         # The conversation and the quality note go with the picture (kiosk privacy).
         return (None, "", None, "", "", "", "", [], "", "")
 
@@ -619,29 +670,39 @@ class VQAHandlers:
         intake's own RGB picture, which Gradio stores losslessly (the Image's format is PNG),
         so the models see the same pixels either way.
         """
-        if not image or Path(image).suffix.lower() not in HEIF_SUFFIXES:
+        if not isinstance(image, str) or Path(image).suffix.lower() not in HEIF_SUFFIXES:
             return gr.skip()
         try:
-            picture = load_image(image)
+            picture = open_picture(image)
         except VQAError:
             return gr.skip()  # the answer columns explain it when the question is asked
-        if self.cache_dir is not None:
-            forget = threading.Timer(self.original_grace_seconds, self._forget, args=(image,))
-            forget.daemon = True
-            forget.start()
+        self._discard_later(image)
         return picture
 
-    def _forget(self, image: str | None) -> None:
-        """In kiosk mode, delete an upload of this session now rather than at cache expiry."""
-        if self.cache_dir is not None and image:
-            path = Path(image).resolve()
-            if path.is_relative_to(self.cache_dir):
-                path.unlink(missing_ok=True)
+    def _discard_later(self, image: str | None) -> None:
+        if self.cache_dir is None or not image:
+            return
+        timer = threading.Timer(self.original_grace_seconds, self._discard, args=(image,))
+        timer.daemon = True
+        timer.start()
+
+    def _discard(self, image: str | None) -> None:
+        """Kiosk mode: delete a picture no session shows now rather than at cache expiry."""
+        if self.cache_dir is None or not image or not self.holds.deletable(image):
+            return
+        path = Path(image).resolve()
+        if path.is_relative_to(self.cache_dir):
+            path.unlink(missing_ok=True)
 
 
 def _short_name(source: str) -> str:
     path = Path(str(source))
     return path.name if path.name else str(source)
+
+
+def _session(request: gr.Request | None) -> str:
+    """The browser tab (or API client) an event came from."""
+    return str(getattr(request, "session_hash", None) or "")
 
 
 def _lang(request: gr.Request | None) -> str:
@@ -685,14 +746,16 @@ def render_conversation(conversation: list | None, lang: str = "en") -> str:
     rows = []
     for number, entry in enumerate(entries, start=1):
         if entry.get("kind") == "describe":
-            text = message("turn_described", lang, caption=_md(entry["caption"].rstrip(". ")))
+            text = message(
+                "turn_described", lang, caption=markdown_text(entry["caption"].rstrip(". "))
+            )
         else:
             text = message(
                 "turn_asked",
                 lang,
-                question=_md(entry["question"]),
-                vilt=_md(entry.get("vilt") or nothing),
-                blip2=_md(entry.get("blip2") or nothing),
+                question=markdown_text(entry["question"]),
+                vilt=markdown_text(entry.get("vilt") or nothing),
+                blip2=markdown_text(entry.get("blip2") or nothing),
             )
         rows.append(f"{number}. {text}")
     return f"**{message('conversation_heading', lang)}**\n\n" + "\n".join(rows)

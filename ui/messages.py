@@ -21,12 +21,15 @@ __all__ = [
     "format_timing",
     "gradio_labels",
     "label_value",
+    "markdown_text",
     "message",
     "page_translations",
     "pick_language",
     "summary_line",
 ]
 
+# CommonMark lets a backslash escape any of these; "$" also starts Gradio's formulas.
+MARKDOWN_SPECIAL = frozenset("\\`*_[]<>#|!~()&$")
 TEXT_DIR = Path(__file__).resolve().parent / "text"
 LANGUAGES = ("en", "ar")
 
@@ -69,10 +72,22 @@ def message(key: str, lang: str = "en", **values: object) -> str:
     return template.format(**values)
 
 
+def markdown_text(text: str) -> str:
+    """Text a model, a translator or a visitor wrote, shown as itself inside Markdown: no
+    link, image, HTML tag, formula or emphasis it contains is ever rendered, and it stays on
+    its line (a line break could start a heading or a list)."""
+    flat = " ".join(str(text).splitlines())
+    return "".join("\\" + ch if ch in MARKDOWN_SPECIAL else ch for ch in flat)
+
+
 def describe_agreement(agreement: Agreement, lang: str = "en") -> str:
-    """The agreement line in words."""
+    """The agreement line in words (the answer in it escaped for Markdown)."""
     return message(
-        agreement.status, lang, answer=agreement.answer, rank=agreement.rank, k=agreement.k
+        agreement.status,
+        lang,
+        answer=markdown_text(agreement.answer),
+        rank=agreement.rank,
+        k=agreement.k,
     )
 
 
@@ -94,7 +109,8 @@ def summary_line(
     vilt_shown: str | None = None,
     blip2_shown: str | None = None,
 ) -> str:
-    """Both best answers and whether they agree, in one line: shown, announced and spoken.
+    """Both best answers and whether they agree, in one line of Markdown: shown, announced
+    and spoken. Every answer in it is escaped (``markdown_text``).
 
     ``vilt_shown`` / ``blip2_shown`` word the answers for the reader (their translations)
     while the agreement is still decided on the models' own English answers.
@@ -108,7 +124,7 @@ def summary_line(
     return message(
         "summary",
         lang,
-        vilt=vilt_shown or vilt_text,
-        blip2=blip2_shown or blip2_text,
+        vilt=markdown_text(vilt_shown or vilt_text),
+        blip2=markdown_text(blip2_shown or blip2_text),
         agreement=describe_agreement(agreement, lang),
     )

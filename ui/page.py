@@ -18,7 +18,15 @@ from vqa_core import Services
 from vqa_core.translation import Translator
 
 from .handlers import DEFAULT_TOP_K, VQAHandlers
-from .messages import LANGUAGES, gradio_labels, message, page_translations
+from .intake import (
+    MAX_FILE_SIZE,
+    MAX_REQUEST_BYTES,
+    PictureHolds,
+    RequestBodyLimit,
+    install_picture_door,
+    say_queue_full,
+)
+from .messages import LANGUAGES, gradio_labels, message, page_translations, pick_language
 
 __all__ = [
     "DEMO_EXAMPLES",
@@ -49,10 +57,12 @@ PHOTO_EXAMPLES = [
     ("photos/astronaut.jpg", "What is the person wearing?"),
 ]
 MAX_TOP_K = 10
+# Pictures decoded at once for the photo check and HEIC previews (each decode is bounded by
+# the intake; this bounds how many add up).
+INTAKE_CONCURRENCY = 2
 DEFAULT_IDLE_RESET_SECONDS = 90
 DEFAULT_MAX_BATCH_SIZE = 8
 DEFAULT_QUEUE_SIZE = 32
-MAX_FILE_SIZE = "10mb"
 IMAGE_LABEL = "Image (upload, camera or paste)"
 # Gradio's Examples table shows I18n headers as raw keys, so its headers are plain text.
 EXAMPLE_HEADERS = ["Image", "Question"]
@@ -226,6 +236,17 @@ def _examples(services: Services, examples_dir: str | Path | None = None) -> lis
     ]
 
 
+def _kept_files(demo: gr.Blocks) -> set[str]:
+    """Files Gradio keeps for the app itself (the examples' cached copies)."""
+    return {
+        str(path) for block in demo.blocks.values() for path in getattr(block, "keep_in_cache", ())
+    }
+
+
+def _request_language(request) -> str:
+    return pick_language(request.headers.get("accept-language") if request else None)
+
+
 def _any_real(services: Services) -> bool:
     return any(
         c is not None and not c.is_demo for c in (services.vilt_choice, services.blip2_choice)
@@ -259,7 +280,11 @@ def build_demo(
     ) as demo:
         text = page_i18n()
         handlers = VQAHandlers(
-            services, cache_dir=demo.GRADIO_CACHE if kiosk else None, translator=translator
+            services,
+            cache_dir=demo.GRADIO_CACHE if kiosk else None,
+            translator=translator,
+            # The app's own files (the examples' copies) are never deleted by a reset.
+            holds=PictureHolds(protected=lambda: _kept_files(demo)),
         )
         gr.Markdown(text("title"), elem_id="vqa-title")
         with gr.Row(equal_height=False):
@@ -449,6 +474,9 @@ def build_demo(
             api_visibility="undocumented",
             **blip2_queue,
         ).then(None, [auto_read], None, js=speak_if_on)
+        # Events that decode the picture outside the models' queues: a few at a time, so a
+        # burst of large uploads cannot add up in memory.
+        intake_queue = {"concurrency_id": "intake", "concurrency_limit": INTAKE_CONCURRENCY}
         # A new picture (or none): its quality sentence, and a new conversation.
         arrival = image.change(
             handlers.new_picture,
@@ -467,7 +495,7 @@ def build_demo(
             ],
             api_name="new_picture",
             api_visibility="undocumented",
-            queue=False,
+            **intake_queue,
         )
         if auto_describe:
             arrival.then(
@@ -521,7 +549,7 @@ def build_demo(
             inputs=[image],
             outputs=[image],
             api_name="preview",
-            queue=False,
+            **intake_queue,
         )
         reset.click(
             handlers.reset,
@@ -552,6 +580,8 @@ def build_demo(
             js="(on) => window.vqaSetAccessible && window.vqaSetAccessible(on)",
         )
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
+    install_picture_door(demo, image)
+    say_queue_full(demo, lambda request: message("queue_full", _request_language(request)))
     demo.vqa_options = {
         "kiosk": kiosk,
         "accessible": accessible,
@@ -599,6 +629,9 @@ def launch_kwargs(
         "js": page_js(options),
         "i18n": page_i18n(),
         "max_file_size": MAX_FILE_SIZE,
+        # A JSON body can carry a picture as a data: URL and a long history: bounded as a
+        # whole before it is read, with room for one picture of the upload limit in base64.
+        "app_kwargs": {"middleware": [RequestBodyLimit.middleware(MAX_REQUEST_BYTES)]},
         "footer_links": [] if kiosk else ["api", "gradio"],
         # Gradio would otherwise keep every question and image in the browser's run history,
         # which on a shared kiosk the next visitor could open.

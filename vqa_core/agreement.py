@@ -17,7 +17,8 @@ __all__ = ["Agreement", "compare_answers"]
 
 @dataclass(frozen=True)
 class Agreement:
-    """``status`` is ``agree_top``, ``agree_rank``, ``disagree``, ``blip2_empty`` or ``missing``.
+    """``status`` is ``agree_top``, ``agree_rank``, ``disagree``, ``blip2_empty``, ``missing``
+    (one model gave no answers) or ``none_answered`` (neither did).
 
     ``rank`` is BLIP-2's answer's 1-based position among ViLT's answers (None if absent).
     """
@@ -36,6 +37,8 @@ def compare_answers(
     vilt_answers: Sequence[tuple[str, float]] | None, blip2_answer: str | None
 ) -> Agreement:
     """Where BLIP-2's normalized answer falls among ViLT's normalized top-k answers."""
+    if not vilt_answers and blip2_answer is None:
+        return Agreement("none_answered")
     if not vilt_answers or blip2_answer is None:
         return Agreement("missing")
     generated = normalize_answer(blip2_answer)

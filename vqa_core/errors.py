@@ -10,6 +10,7 @@ __all__ = [
     "ModelLoadError",
     "PlacementError",
     "InferenceError",
+    "PartialBatchError",
 ]
 
 
@@ -39,3 +40,14 @@ class ModelLoadError(VQAError):
 
 class InferenceError(VQAError):
     """A loaded model failed while answering (out of memory, a runtime error)."""
+
+
+class PartialBatchError(InferenceError):
+    """Some items of a batch failed and others were answered (a model server answers each
+    item in its own request). ``outcomes`` holds, item by item, the result or the error, so
+    each caller gets their own answer or their own sentence, never a neighbour's."""
+
+    def __init__(self, outcomes: list) -> None:
+        self.outcomes = list(outcomes)
+        failures = [item for item in self.outcomes if isinstance(item, BaseException)]
+        super().__init__(str(failures[0]) if failures else "Some items of the batch failed.")

@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
     "format_prompt",
     "Turn",
+    "MAX_HISTORY_ENTRIES",
     "MAX_HISTORY_TURNS",
     "clean_history",
     "format_turn",
@@ -31,6 +32,14 @@ DEFAULT_PROMPT_TEMPLATE = "Question: {question} Answer:"
 MAX_HISTORY_TURNS = 4
 # An earlier answer is BLIP-2's own few words; anything longer was not, and is cut.
 MAX_ANSWER_CHARS = 300
+# What one request may send as history, checked before any of it is cleaned: the page keeps
+# six entries, so fifty is generous, and a caller cannot make every other visitor wait while
+# the server cleans a hundred thousand turns it would then drop.
+MAX_HISTORY_ENTRIES = 50
+MAX_HISTORY_CHARS = MAX_HISTORY_ENTRIES * (MAX_QUESTION_CHARS + MAX_ANSWER_CHARS)
+# Text longer than this many times its limit is refused before it is cleaned (cleaning looks
+# at every character); the slack leaves room for whitespace that cleaning collapses.
+_RAW_SLACK = 4
 _HISTORY_SHAPE = (
     "The conversation history must be a list of [question, answer] pairs, oldest first."
 )
@@ -47,6 +56,10 @@ def clean_question(question: object, *, max_chars: int = MAX_QUESTION_CHARS) -> 
         raise QuestionError("Please type a question about the image.")
     if not isinstance(question, str):
         raise QuestionError(f"The question must be text, not {type(question).__name__}.")
+    if len(question) > max_chars * _RAW_SLACK:
+        raise QuestionError(
+            f"The question is {len(question)} characters long; please keep it under {max_chars}."
+        )
     visible = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in question
     )
@@ -101,6 +114,7 @@ def clean_history(history: object, *, max_turns: int = MAX_HISTORY_TURNS) -> lis
         return []
     if isinstance(history, (str, bytes)) or not isinstance(history, (list, tuple)):
         raise QuestionError(_HISTORY_SHAPE)
+    _check_history_size(history)
     turns: list[Turn] = []
     for position, entry in enumerate(history, start=1):
         if isinstance(entry, Turn):
@@ -119,6 +133,28 @@ def clean_history(history: object, *, max_turns: int = MAX_HISTORY_TURNS) -> lis
         if answer:
             turns.append(Turn(question, answer))
     return turns[-max_turns:] if max_turns > 0 else []
+
+
+def _check_history_size(history: list | tuple) -> None:
+    too_long = QuestionError(
+        f"The conversation history is too long: send at most the last {MAX_HISTORY_ENTRIES} "
+        f"turns, of at most {MAX_HISTORY_CHARS:,} characters in all."
+    )
+    if len(history) > MAX_HISTORY_ENTRIES:
+        raise too_long
+    chars = 0
+    for entry in history:
+        if isinstance(entry, Turn):
+            parts = (entry.question, entry.answer)
+        elif isinstance(entry, dict):
+            parts = (entry.get("question"), entry.get("answer"))
+        elif isinstance(entry, (list, tuple)):
+            parts = tuple(entry)
+        else:
+            continue  # refused with the shape sentence when it is cleaned
+        chars += sum(len(part) for part in parts if isinstance(part, str))
+        if chars > MAX_HISTORY_CHARS:
+            raise too_long
 
 
 def format_turn(template: str, turn: Turn) -> str:
