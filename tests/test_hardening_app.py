@@ -855,3 +855,12 @@ def test_the_lines_say_what_happened_in_plain_words(shared_app, picture):
     assert "Neither model answered" in payload[4], payload
     # A raw string as the picture: a sentence, not pydantic's validation message.
     assert REFUSED in payload[1] and "validation" not in json.dumps(payload), payload
+    # /agreement with its four documented arguments, ViLT's answers in either form a Label
+    # value takes: a line, never a traceback.
+    _demo, client = shared_app
+    for label in (
+        {"label": "red", "confidences": [{"label": "red", "confidence": 0.9}]},
+        {"label": "red"},
+    ):
+        line, *_rest = client.predict(label, "Red.", "ok", "ok", api_name="/agreement")
+        assert line.startswith("ViLT: red. BLIP-2: Red. The two models agree"), (label, line)

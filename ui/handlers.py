@@ -337,7 +337,7 @@ class VQAHandlers:
     def _line(
         label: dict | None, answer: str | None, *, vilt_ok: bool, blip2_ok: bool, lang: str = "en"
     ) -> str:
-        vilt_answers = list(label.items()) if (vilt_ok and label) else None
+        vilt_answers = _label_answers(label) if vilt_ok else None
         return summary_line(vilt_answers, answer if blip2_ok else None, lang)
 
     def agreement(
@@ -375,7 +375,7 @@ class VQAHandlers:
             vilt_shown = status if self.services.vilt is not None else gr.skip()
             blip2_shown = status if self.services.blip2 is not None else gr.skip()
             return notice, "", "", vilt_shown, blip2_shown
-        vilt_answers = list(label.items()) if (vilt_ok and label) else None
+        vilt_answers = _label_answers(label) if vilt_ok else None
         english_blip2 = answer.strip() if (blip2_ok and answer and answer.strip()) else ""
         language = message(f"language_{route.script}", lang)
         try:
@@ -716,16 +716,37 @@ def _takes(method, parameter: str) -> bool:
         return False
 
 
-def _best_label(label: dict | None) -> str:
-    """ViLT's best answer from a ``gr.Label`` value (as the page hands it back) or a dict."""
-    if not label:
-        return ""
-    if "confidences" in label:
+def _label_answers(label: Any) -> list[tuple[str, float]] | None:
+    """ViLT's answers, best first, from any form a ``gr.Label`` value takes on its way back
+    (``{answer: score}`` from the page, ``{"label", "confidences"}`` or a bare answer from an
+    API caller); None when there are none."""
+    if isinstance(label, str):
+        return [(label, 1.0)] if label.strip() else None
+    if not isinstance(label, dict) or not label:
+        return None
+    if "confidences" in label or "label" in label:
         confidences = label.get("confidences") or []
-        return str(confidences[0]["label"]) if confidences else str(label.get("label") or "")
-    if "label" in label and isinstance(label.get("label"), str):
-        return label["label"]
-    return str(max(label, key=label.get))
+        answers = [
+            (str(c.get("label")), float(c.get("confidence") or 0.0))
+            for c in confidences
+            if isinstance(c, dict) and c.get("label") is not None
+        ]
+        if not answers and isinstance(label.get("label"), str):
+            answers = [(label["label"], 1.0)]
+    else:
+        answers = [
+            (str(answer), float(score))
+            for answer, score in label.items()
+            if isinstance(score, (int, float))
+        ]
+    answers.sort(key=lambda pair: -pair[1])
+    return answers or None
+
+
+def _best_label(label: Any) -> str:
+    """ViLT's best answer from a ``gr.Label`` value (as the page hands it back) or a dict."""
+    answers = _label_answers(label)
+    return answers[0][0] if answers else ""
 
 
 def _blip2_history(conversation: list | None) -> list[tuple[str, str]]:

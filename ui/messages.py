@@ -124,7 +124,8 @@ def summary_line(
     return message(
         "summary",
         lang,
-        vilt=markdown_text(vilt_shown or vilt_text),
-        blip2=markdown_text(blip2_shown or blip2_text),
+        # The line puts its own full stop after each answer.
+        vilt=markdown_text((vilt_shown or vilt_text).rstrip(". ")),
+        blip2=markdown_text((blip2_shown or blip2_text).rstrip(". ")),
         agreement=describe_agreement(agreement, lang),
     )

@@ -210,7 +210,18 @@ def test_heic_upload_is_shown_and_answered(browser, serve, tiny_vilt, tiny_blip2
     page.close()
 
 
-def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(browser, serve, both, sample, artifacts):
+def test_kiosk_idle_reset_clears_inputs_and_deletes_upload(
+    browser, serve, both, sample, artifacts, tmp_path
+):
+    from PIL import Image
+
+    # The visitor's own picture: the easy-VQA sample is byte for byte one of the examples,
+    # whose shared copy a reset must keep.
+    own = tmp_path / "visitor.png"
+    picture = Image.open(sample[0]).convert("RGB")
+    picture.putpixel((0, 0), (1, 2, 3))
+    picture.save(own)
+    sample = (str(own), sample[1])
     url, _ = serve(both, kiosk=True, idle_reset_seconds=3)
     page = open_page(browser, url)
     assert page.locator("footer").count() == 0 or not page.locator("footer").is_visible()
