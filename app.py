@@ -3,7 +3,7 @@
 ``python app.py`` serves the embedded default (or whatever ``VQA_VILT_MODEL`` /
 ``VQA_BLIP2_MODEL`` name) on 127.0.0.1, or on ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``
 when set (as on a Hugging Face Space). ``--kiosk`` and ``--accessible`` switch modes.
-This file reads the arguments, loads the models once and launches the page (``ui``).
+This file reads the settings, loads the models once and launches the page (``ui``).
 """
 
 from __future__ import annotations
@@ -18,160 +18,206 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # on this project's CPU (docs/performance.md). THP_MEM_ALLOC_ENABLE=0 turns it off.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
-import argparse
 import logging
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 from ui import build_demo, launch_kwargs
 from ui.page import DEFAULT_IDLE_RESET_SECONDS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_SIZE
 from ui.zerogpu import ZeroGPU
-from vqa_core import VQAError, load_services
+from vqa_core import Services, VQAError, load_services
 from vqa_core.translation import load_translator
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--vilt",
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass
+class AppSettings:
+    """Every setting of the app; each also comes from the environment variable its help
+    names (a Space sets those), and a command-line flag overrides it."""
+
+    vilt: str | None = field(
+        default=None, metadata=_help("hub id, local folder, or auto|demo|real ($VQA_VILT_MODEL)")
+    )
+    blip2: str | None = field(
+        default=None, metadata=_help("hub id, local folder, or auto|demo|real ($VQA_BLIP2_MODEL)")
+    )
+    translation: str | None = field(
         default=None,
-        help="hub id, local folder, or auto|demo|real (default: $VQA_VILT_MODEL or auto)",
+        metadata=_help(
+            "Arabic questions: auto|off|demo|real, a pair 'INTO_EN,OUT_OF_EN' of hub ids or "
+            "folders, or a folder with ar-en/ and en-ar/ ($VQA_TRANSLATION, default auto)"
+        ),
     )
-    parser.add_argument(
-        "--blip2",
+    device: str = field(default="auto", metadata=_help("auto|cpu|cuda|mps ($VQA_DEVICE)"))
+    dtype: str = field(default="auto", metadata=_help("auto|float32|float16|bfloat16 ($VQA_DTYPE)"))
+    only: Literal["vilt", "blip2"] | None = field(
         default=None,
-        help="hub id, local folder, or auto|demo|real (default: $VQA_BLIP2_MODEL or auto)",
+        metadata=_help("load one model only, e.g. where BLIP-2 does not fit ($VQA_ONLY)"),
     )
-    parser.add_argument(
-        "--translation",
+    quantization: str = field(
+        default="auto",
+        metadata=_help(
+            "auto|none|int8|8bit|4bit (auto: int8 only where float weights would not fit) "
+            "($VQA_QUANTIZATION)"
+        ),
+    )
+    kiosk: bool = field(
+        default=False,
+        metadata=_help(
+            "full-screen kiosk: no footer links, idle reset, uploads deleted ($VQA_KIOSK)"
+        ),
+    )
+    accessible: bool = field(
+        default=False, metadata=_help("start in high-contrast, large-text mode ($VQA_ACCESSIBLE)")
+    )
+    auto_describe: bool = field(
+        default=True,
+        metadata=_help("kiosk and accessible modes: describe each picture as it arrives"),
+    )
+    examples: str | None = field(
         default=None,
-        help="Arabic questions: auto|off|demo|real, a pair 'INTO_EN,OUT_OF_EN' of hub ids or "
-        "folders, or a folder with ar-en/ and en-ar/ (default: $VQA_TRANSLATION or auto)",
+        metadata=_help(
+            "a folder of your own pictures with an examples.jsonl of questions, shown instead "
+            "of the built-in examples ($VQA_EXAMPLES)"
+        ),
     )
-    parser.add_argument(
-        "--device", default=os.environ.get("VQA_DEVICE", "auto"), help="auto|cpu|cuda|mps"
+    idle_reset: int = field(
+        default=DEFAULT_IDLE_RESET_SECONDS,
+        metadata=_help(
+            "kiosk: seconds of inactivity before the page resets ($VQA_IDLE_RESET_SECONDS)"
+        ),
     )
-    parser.add_argument(
-        "--dtype", default=os.environ.get("VQA_DTYPE", "auto"), help="auto|float32|float16|bfloat16"
+    host: str = field(
+        default="127.0.0.1", metadata=_help("address to serve on ($GRADIO_SERVER_NAME)")
     )
-    parser.add_argument(
-        "--only",
-        choices=("vilt", "blip2"),
-        default=os.environ.get("VQA_ONLY") or None,
-        help="load one model only, e.g. on a machine where BLIP-2 does not fit (default: $VQA_ONLY)",
+    port: int = field(default=7860, metadata=_help("port to serve on ($GRADIO_SERVER_PORT)"))
+    backend: str | None = field(
+        default=None,
+        metadata=_help(
+            "answer with the models on a model server (Ray Serve, `make serve`) at this URL "
+            "instead of loading them here ($VQA_BACKEND)"
+        ),
     )
-    parser.add_argument(
-        "--quantization",
-        default=os.environ.get("VQA_QUANTIZATION", "auto"),
-        help="auto|none|int8|8bit|4bit (auto: int8 only where float weights would not fit)",
+    backend_timeout: float = field(
+        default=30.0,
+        metadata=_help("seconds each request to the model server may take ($VQA_BACKEND_TIMEOUT)"),
     )
-    parser.add_argument(
-        "--kiosk",
-        action="store_true",
-        default=_env_flag("VQA_KIOSK"),
-        help="full-screen kiosk: no footer links, idle reset, uploads deleted",
-    )
-    parser.add_argument(
-        "--accessible",
-        action="store_true",
-        default=_env_flag("VQA_ACCESSIBLE"),
-        help="start in high-contrast, large-text mode",
-    )
-    parser.add_argument(
-        "--no-auto-describe",
-        dest="auto_describe",
-        action="store_false",
-        help="kiosk and accessible modes: do not describe each picture as it arrives",
-    )
-    parser.add_argument(
-        "--examples",
-        default=os.environ.get("VQA_EXAMPLES") or None,
-        metavar="DIR",
-        help="a folder of your own pictures with an examples.jsonl of questions, shown "
-        "instead of the built-in examples (default: $VQA_EXAMPLES)",
-    )
-    parser.add_argument(
-        "--idle-reset",
-        type=int,
-        default=int(os.environ.get("VQA_IDLE_RESET_SECONDS", DEFAULT_IDLE_RESET_SECONDS)),
-        help="kiosk: seconds of inactivity before the page resets",
-    )
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    )
-    parser.add_argument(
-        "--backend",
-        default=os.environ.get("VQA_BACKEND") or None,
-        metavar="URL",
-        help="answer with the models on a model server (Ray Serve, `make serve`) at URL "
-        "instead of loading them here (default: $VQA_BACKEND)",
-    )
-    parser.add_argument(
-        "--backend-timeout",
-        type=float,
-        default=float(os.environ.get("VQA_BACKEND_TIMEOUT", "30")),
-        help="seconds each request to the model server may take (default 30)",
-    )
-    parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE)
-    parser.add_argument("--queue-size", type=int, default=DEFAULT_QUEUE_SIZE)
-    args = parser.parse_args(argv)
-    if args.idle_reset < 5:
-        parser.error("--idle-reset must be at least 5 seconds")
-    if args.backend and (args.vilt or args.blip2):
-        parser.error(
-            "--vilt/--blip2 choose the models loaded here; with --backend the model server "
-            "chooses them (make serve VILT=... BLIP2=...)"
+    max_batch_size: int = field(default=DEFAULT_MAX_BATCH_SIZE, metadata=_help("per model call"))
+    queue_size: int = field(default=DEFAULT_QUEUE_SIZE, metadata=_help("questions waiting at most"))
+
+    def __post_init__(self) -> None:
+        if self.idle_reset < 5:
+            raise ValueError("--idle-reset must be at least 5 seconds")
+        if self.backend and (self.vilt or self.blip2):
+            raise ValueError(
+                "--vilt/--blip2 choose the models loaded here; with --backend the model server "
+                "chooses them (make serve VILT=... BLIP2=...)"
+            )
+        if self.backend_timeout <= 0:
+            raise ValueError("--backend-timeout must be a positive number of seconds")
+
+
+# Where each setting's default comes from when the environment names one.
+ENVIRONMENT = {
+    "device": "VQA_DEVICE",
+    "dtype": "VQA_DTYPE",
+    "only": "VQA_ONLY",
+    "quantization": "VQA_QUANTIZATION",
+    "kiosk": "VQA_KIOSK",
+    "accessible": "VQA_ACCESSIBLE",
+    "examples": "VQA_EXAMPLES",
+    "idle_reset": "VQA_IDLE_RESET_SECONDS",
+    "host": "GRADIO_SERVER_NAME",
+    "port": "GRADIO_SERVER_PORT",
+    "backend": "VQA_BACKEND",
+    "backend_timeout": "VQA_BACKEND_TIMEOUT",
+}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> AppSettings:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(AppSettings, description=__doc__.splitlines()[0])
+    defaults = {}
+    for name, variable in ENVIRONMENT.items():
+        value = os.environ.get(variable, "").strip()
+        if value:
+            kind = AppSettings.__dataclass_fields__[name].type
+            try:
+                defaults[name] = _from_environment(value, kind)
+            except ValueError:
+                parser.error(f"${variable} must be a number; got {value!r}")
+    parser.set_defaults(**defaults)
+    try:
+        (settings,) = parser.parse_args_into_dataclasses(
+            list(sys.argv[1:] if argv is None else argv), look_for_args_file=False
         )
-    if args.backend_timeout <= 0:
-        parser.error("--backend-timeout must be a positive number of seconds")
-    return args
+    except ValueError as err:
+        parser.error(str(err))
+    return settings
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+def _from_environment(value: str, kind) -> object:
+    if kind in (bool, "bool"):
+        return value.lower() in ("1", "true", "yes", "on")
+    if kind in (int, "int"):
+        return int(value)
+    if kind in (float, "float"):
+        return float(value)
+    return value
+
+
+def load(settings: AppSettings) -> Services:
+    """The two answerers: loaded here, or the model server's (``--backend``)."""
+    if settings.backend:
+        from serving.client import load_remote_services
+
+        print(f"Backend: the model server at {settings.backend} (Ray Serve)", flush=True)
+        return load_remote_services(settings.backend, timeout=settings.backend_timeout)
+    return load_services(
+        settings.vilt,
+        settings.blip2,
+        device=settings.device,
+        dtype=settings.dtype,
+        quantization=settings.quantization,
+        only=settings.only,
+    )
+
+
+def report(services: Services) -> None:
+    """What runs where and why, one line per model (remote services have no plan)."""
+    for title, kind in (("ViLT", "vilt"), ("BLIP-2", "blip2")):
+        answerer = getattr(services, kind)
+        plan = getattr(services, f"{kind}_plan", None)
+        if answerer is None:
+            print(f"{title}: unavailable ({getattr(services, f'{kind}_error')})", flush=True)
+        elif plan is not None:
+            print(f"{title}: {answerer.name} on {plan.describe()} ({plan.reason})", flush=True)
+        else:
+            print(f"{title}: {answerer.name} on {answerer.placement.describe()}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
+    settings = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Request logs would carry file names; the app keeps no record of what people ask.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Before loading: on a ZeroGPU Space, spaces must patch torch before models go to CUDA.
     zero_gpu = ZeroGPU.detect()
     try:
-        if args.backend:
-            from serving.client import load_remote_services
-
-            print(f"Backend: the model server at {args.backend} (Ray Serve)", flush=True)
-            services = load_remote_services(args.backend, timeout=args.backend_timeout)
-        else:
-            services = load_services(
-                args.vilt,
-                args.blip2,
-                device=args.device,
-                dtype=args.dtype,
-                quantization=args.quantization,
-                only=args.only,
-            )
+        services = load(settings)
     except (VQAError, ValueError) as err:  # an impossible device, precision or backend URL
         print(f"app.py: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    for title, answerer, error in (
-        ("ViLT", services.vilt, services.vilt_error),
-        ("BLIP-2", services.blip2, services.blip2_error),
-    ):
-        # What vqa_core.fit chose and why (needs, free memory); remote services have no plan.
-        plan = getattr(services, "vilt_plan" if title == "ViLT" else "blip2_plan", None)
-        if answerer is not None and plan is not None:
-            print(f"{title}: {answerer.name} on {plan.describe()} ({plan.reason})", flush=True)
-        elif answerer is not None:
-            print(f"{title}: {answerer.name} on {answerer.placement.describe()}", flush=True)
-        else:
-            print(f"{title}: unavailable ({error})", flush=True)
-    translator, translation_choice, translation_error = load_translator(
-        args.translation, device=args.device, dtype=args.dtype
+    report(services)
+    translator, choice, error = load_translator(
+        settings.translation, device=settings.device, dtype=settings.dtype
     )
     zero_gpu.wrap(services, translator)  # before the label warm-up below and launch
     if translator is not None:
@@ -183,25 +229,26 @@ def main(argv: Sequence[str] | None = None) -> None:
                 target=translator.warm_labels, args=(services.vilt.labels,), daemon=True
             ).start()
     else:
-        reason = translation_error or (translation_choice.reason if translation_choice else "")
-        print(f"Translation: off ({reason})", flush=True)
+        print(f"Translation: off ({error or (choice.reason if choice else '')})", flush=True)
     demo = build_demo(
         services,
         translator=translator,
-        kiosk=args.kiosk,
-        accessible=args.accessible,
-        idle_reset_seconds=args.idle_reset,
-        max_batch_size=args.max_batch_size,
-        queue_size=args.queue_size,
-        auto_describe=(args.kiosk or args.accessible) and args.auto_describe,
-        examples_dir=args.examples,
+        kiosk=settings.kiosk,
+        accessible=settings.accessible,
+        idle_reset_seconds=settings.idle_reset,
+        max_batch_size=settings.max_batch_size,
+        queue_size=settings.queue_size,
+        auto_describe=(settings.kiosk or settings.accessible) and settings.auto_describe,
+        examples_dir=settings.examples,
     )
     demo.launch(
-        server_name=args.host,
-        server_port=args.port,
+        server_name=settings.host,
+        server_port=settings.port,
         share=False,
         **launch_kwargs(
-            kiosk=args.kiosk, accessible=args.accessible, idle_reset_seconds=args.idle_reset
+            kiosk=settings.kiosk,
+            accessible=settings.accessible,
+            idle_reset_seconds=settings.idle_reset,
         ),
     )
 

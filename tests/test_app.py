@@ -15,8 +15,9 @@ from gradio_client import Client, handle_file
 import app as vqa_app
 import ui
 from tests.doubles import RecordingAnswerer
-from ui import handlers as ui_handlers
-from ui import page as ui_page
+from ui import about as ui_about
+from ui import answering as ui_answering
+from ui import example_pictures as ui_examples
 from ui.messages import describe_agreement, pick_language, summary_line
 from vqa_core import Services
 from vqa_core.agreement import compare_answers
@@ -178,11 +179,13 @@ def test_heic_preview_swaps_in_the_intake_picture_and_kiosk_deletes_it(tiny_vilt
     kiosk = ui.VQAHandlers(
         Services(vilt=tiny_vilt), cache_dir=str(tmp_path), original_grace_seconds=0.5
     )
-    assert kiosk.browser_preview(str(png)) == gr.skip() and png.exists()  # browsers draw PNG
-    swapped = kiosk.browser_preview(str(heic))
+    assert (
+        kiosk.pictures.browser_preview(str(png)) == gr.skip() and png.exists()
+    )  # browsers draw PNG
+    swapped = kiosk.pictures.browser_preview(str(heic))
     assert swapped.tobytes() == picture.tobytes()
     # An Ask pressed while the swap was on its way still names the original: it is answered.
-    labels, statuses = kiosk.answer_vilt([str(heic)], ["what colour is it?"], [3])
+    labels, statuses = kiosk.answering.answer_vilt([str(heic)], ["what colour is it?"], [3])
     assert labels[0] is not None and not statuses[0].startswith("⚠"), statuses
     deadline = time.monotonic() + 10
     while heic.exists() and time.monotonic() < deadline:
@@ -190,7 +193,7 @@ def test_heic_preview_swaps_in_the_intake_picture_and_kiosk_deletes_it(tiny_vilt
     assert not heic.exists()  # then kiosk mode keeps no copy beyond the one on screen
     broken = tmp_path / "broken.heic"
     broken.write_bytes(b"not a picture")
-    assert kiosk.browser_preview(str(broken)) == gr.skip()  # the answers will explain it
+    assert kiosk.pictures.browser_preview(str(broken)) == gr.skip()  # the answers will explain it
 
 
 def test_heic_original_is_kept_outside_kiosk_mode(tiny_vilt, tmp_path):
@@ -200,7 +203,7 @@ def test_heic_original_is_kept_outside_kiosk_mode(tiny_vilt, tmp_path):
     heic = tmp_path / "phone.heic"
     pillow_heif.from_pillow(Image.new("RGB", (40, 30), (10, 120, 200))).save(heic, quality=90)
     hosted = ui.VQAHandlers(Services(vilt=tiny_vilt), original_grace_seconds=0.0)
-    hosted.browser_preview(str(heic))
+    hosted.pictures.browser_preview(str(heic))
     time.sleep(0.2)
     assert heic.exists()  # Gradio's own cache expiry removes it
 
@@ -344,7 +347,7 @@ def test_about_panel_names_models_and_demo(tiny_vilt):
         blip2_error="missing",
         vilt_choice=ModelChoice("vilt", "/m/vilt-easyvqa", "demo preset", is_demo=True),
     )
-    text = ui_page.about_markdown(services)
+    text = ui_about.about_markdown(services)
     assert "/m/vilt-easyvqa" in text and "cpu / float32" in text
     assert "not loaded: missing" in text and "simple shapes" in text
 
@@ -397,16 +400,16 @@ def test_main_serves_named_models_from_the_command_line(
 
 
 @pytest.mark.parametrize(
-    "examples", [ui_page.DEMO_EXAMPLES, ui_page.PHOTO_EXAMPLES], ids=["demo", "photos"]
+    "examples", [ui_examples.DEMO_EXAMPLES, ui_examples.PHOTO_EXAMPLES], ids=["demo", "photos"]
 )
 def test_every_example_is_in_the_repo_and_passes_the_intake(examples):
     from vqa_core import load_image
 
     for path, question in examples:
-        image = load_image(ui_page.EXAMPLES_DIR / path)
+        image = load_image(ui_examples.EXAMPLES_DIR / path)
         assert image.mode == "RGB" and min(image.size) >= 64, path
         assert question.strip()
-    licences = (ui_page.EXAMPLES_DIR / "LICENSE.md").read_text()
+    licences = (ui_examples.EXAMPLES_DIR / "LICENSE.md").read_text()
     assert all(path.rsplit("/", 1)[-1] in licences for path, _ in examples)  # source, licence
 
 
@@ -414,13 +417,13 @@ def test_answer_reads_each_upload_once_for_both_models(
     tiny_vilt, tiny_blip2, easy_vqa_sample, monkeypatch
 ):
     reads = []
-    real_open_picture = ui_handlers.open_picture
+    real_open_picture = ui_answering.open_picture
     monkeypatch.setattr(
-        ui_handlers, "open_picture", lambda src: reads.append(src) or real_open_picture(src)
+        ui_answering, "open_picture", lambda src: reads.append(src) or real_open_picture(src)
     )
     handlers = ui.VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2))
     paths, questions, _ = easy_vqa_sample
-    labels, vilt_statuses, answers, blip2_statuses, lines = handlers.answer_both(
+    labels, vilt_statuses, answers, blip2_statuses, lines = handlers.answering.answer_both(
         paths[:3], questions[:3], [5] * 3, [4] * 3, [1] * 3
     )
     assert reads == paths[:3]  # decoded once per request, shared by ViLT and BLIP-2
@@ -438,5 +441,5 @@ def test_only_loads_one_model_and_the_other_column_says_why(tiny_vilt_dir, tiny_
     assert services.vilt is not None and services.blip2 is None
     assert "--only vilt" in services.blip2_error and services.vilt_error is None
     handlers = ui.VQAHandlers(services)
-    _labels, statuses = handlers.answer_blip2(["x.png"], ["what?"], [4], [1])
+    _labels, statuses = handlers.answering.answer_blip2(["x.png"], ["what?"], [4], [1])
     assert statuses[0].startswith("⚠") and "--only vilt" in statuses[0]

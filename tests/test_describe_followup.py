@@ -16,8 +16,9 @@ from PIL import Image
 
 import ui
 from tests.test_followup_prompt import RecordingProcessor
-from ui import page as ui_page
-from ui.handlers import render_conversation
+from ui import about as ui_about
+from ui import example_pictures as ui_examples
+from ui.conversation import render_conversation
 from ui.messages import message
 from vqa_core import Services, clean_history
 
@@ -221,11 +222,11 @@ def test_a_picture_too_small_for_real_checkpoints_is_said_only_for_them(tiny_vil
     from vqa_core.registry import ModelChoice
 
     plain = VQAHandlers(Services(vilt=tiny_vilt))
-    assert plain.quality_sentence(plain._quality(picture)) == ""
+    assert plain.photos.sentence(plain.photos.quality(picture)) == ""
     real = VQAHandlers(
         Services(vilt=tiny_vilt, vilt_choice=ModelChoice("vilt", "dandelin/vilt", "named"))
     )
-    assert real.quality_sentence(real._quality(picture)) == message(
+    assert real.photos.sentence(real.photos.quality(picture)) == message(
         "quality_small", width=64, height=64
     )
 
@@ -239,9 +240,9 @@ def test_demo_blip2_answers_follow_ups_alone(tiny_blip2, picture):
     demo_choice = ModelChoice("blip2", "/demo/blip2", "demo preset", is_demo=True)
     handlers = VQAHandlers(Services(blip2=blip2, blip2_choice=demo_choice))
     conversation = [{"kind": "ask", "question": "a?", "english": "What shape?", "blip2": "circle"}]
-    handlers.answer_blip2([picture], ["What color?"], [5], [1], None, [conversation])
+    handlers.answering.answer_blip2([picture], ["What color?"], [5], [1], None, [conversation])
     assert recorder.prompts[-1] == ["Question: What color? Answer:"]
-    assert "answer each question alone" in ui_page.about_markdown(
+    assert "answer each question alone" in ui_about.about_markdown(
         Services(blip2=blip2, blip2_choice=demo_choice)
     )
 
@@ -272,7 +273,7 @@ def test_museum_examples_replace_the_built_in_ones_and_bad_lines_are_skipped(
     ]
     (tmp_path / "examples.jsonl").write_text("\n".join(lines), encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="vqa_app"):
-        examples = ui_page.load_examples(tmp_path)
+        examples = ui_examples.load_examples(tmp_path)
     vase = str((tmp_path / "vase.jpg").resolve())
     assert examples == [[vase, "ما لون المزهرية؟"], [vase, "What colour is the vase?"]]
     skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipping")]
@@ -287,10 +288,10 @@ def test_museum_examples_replace_the_built_in_ones_and_bad_lines_are_skipped(
 
 
 def test_a_folder_without_examples_keeps_the_built_in_ones(tmp_path, tiny_vilt):
-    assert ui_page.load_examples(tmp_path) == []
+    assert ui_examples.load_examples(tmp_path) == []
     demo = ui.build_demo(Services(vilt=tiny_vilt), examples_dir=tmp_path)
     shown = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "vqa-examples"]
-    assert len(shown[0].samples) == len(ui_page.DEMO_EXAMPLES)
+    assert len(shown[0].samples) == len(ui_examples.DEMO_EXAMPLES)
 
 
 def test_app_takes_the_examples_folder_and_the_auto_describe_opt_out(monkeypatch):

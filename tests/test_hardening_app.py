@@ -798,7 +798,8 @@ def test_what_a_model_writes_is_shown_as_text_in_every_line(tiny_vilt_for_markdo
     load from a third party); so did a translated question's notice."""
     from markdown_it import MarkdownIt
 
-    from ui.handlers import VQAHandlers, render_conversation
+    from ui.conversation import render_conversation
+    from ui.handlers import VQAHandlers
     from vqa_core.translation import QuestionRoute
 
     hostile = "![x](http://198.51.100.7/x.png) [win](http://198.51.100.7) <img src=x> **b**"
@@ -827,11 +828,11 @@ def test_what_a_model_writes_is_shown_as_text_in_every_line(tiny_vilt_for_markdo
         assert "<img" not in html and "<a " not in html, html
         assert "**b**" in html and "198.51.100.7" in html, html  # shown, as text
 
-    *_, lines = handlers.answer_both([picture], [QUESTIONS[0]], [3], [4], [1])
+    *_, lines = handlers.answering.answer_both([picture], [QUESTIONS[0]], [3], [4], [1])
     assert_text(lines[0])
 
     request = SimpleNamespace(headers={"accept-language": "en"}, session_hash="s")
-    _caption, _status, line, _quality, conversation, view = handlers.describe_page(
+    _caption, _status, line, _quality, conversation, view = handlers.describing.describe_page(
         picture, [], request
     )
     assert_text(line)
@@ -840,7 +841,7 @@ def test_what_a_model_writes_is_shown_as_text_in_every_line(tiny_vilt_for_markdo
     route = QuestionRoute(
         original="ما هذا؟", english=hostile, status="translated", script="ar", error=None
     )
-    assert_text(handlers._notice(route, "en"))
+    assert_text(handlers.lines.notice(route, "en"))
 
 
 @pytest.fixture

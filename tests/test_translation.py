@@ -234,10 +234,10 @@ def recorders(tiny_vilt, tiny_blip2):
 
 def _ask(handlers: VQAHandlers, image, question: str, page_language: str):
     """The page's three steps for one question, as its events chain them."""
-    labels, vilt_statuses, routes = handlers.ask_vilt([image], [question], [5])
-    answers, blip2_statuses = handlers.answer_blip2([image], [question], [5], [1], routes)
+    labels, vilt_statuses, routes = handlers.answering.ask_vilt([image], [question], [5])
+    answers, blip2_statuses = handlers.answering.answer_blip2([image], [question], [5], [1], routes)
     return (
-        handlers.summarise(
+        handlers.lines.summarise(
             labels[0],
             answers[0],
             vilt_statuses[0],
@@ -282,7 +282,7 @@ def test_an_arabic_question_reaches_both_models_in_english_once(
 def test_agreement_still_compares_the_english_answers(translator, tiny_vilt, tiny_blip2):
     handlers = VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2), translator=translator)
     route = route_question(ARABIC_QUESTION, translator)
-    line, vilt_arabic, blip2_arabic, _, _ = handlers.summarise(
+    line, vilt_arabic, blip2_arabic, _, _ = handlers.lines.summarise(
         {"red": 0.9, "blue": 0.2},
         "red",
         "ViLT · 0.1 s",
@@ -294,7 +294,7 @@ def test_agreement_still_compares_the_english_answers(translator, tiny_vilt, tin
     assert "ViLT: أحمر. BLIP-2: أحمر." in line and "متفقان" in line
     assert "1. أحمر (red, 90%)" in vilt_arabic and "أحمر" in blip2_arabic
     # On an English page the line keeps the English answers; the Arabic ones are shown.
-    line, vilt_arabic, _, _, _ = handlers.summarise(
+    line, vilt_arabic, _, _, _ = handlers.lines.summarise(
         {"red": 0.9, "blue": 0.2},
         "red",
         "ViLT · 0.1 s",
@@ -321,7 +321,7 @@ def test_without_translation_no_model_answers_and_the_page_says_why(
     assert vilt_status == blip2_status == f"⚠️ {message('not_understood_status', page_language)}"
     assert vilt_arabic == blip2_arabic == ""
     # API callers of /vilt, /blip2 and /answer are told too, in English.
-    labels, statuses, _, blip2_statuses, lines = handlers.answer_both(
+    labels, statuses, _, blip2_statuses, lines = handlers.answering.answer_both(
         [easy_vqa_sample[0][0]], [ARABIC_QUESTION], [5], [5], [1]
     )
     assert labels == [None] and message("not_understood_status") in statuses[0]
@@ -356,7 +356,7 @@ def test_an_english_question_on_an_arabic_page_is_untouched(translator, recorder
 
 def test_api_answer_says_it_translated(translator, tiny_vilt, tiny_blip2, easy_vqa_sample):
     handlers = VQAHandlers(Services(vilt=tiny_vilt, blip2=tiny_blip2), translator=translator)
-    labels, _, _, _, lines = handlers.answer_both(
+    labels, _, _, _, lines = handlers.answering.answer_both(
         [easy_vqa_sample[0][0]], [ARABIC_QUESTION], [5], [5], [1]
     )
     expected = tiny_vilt.answer(easy_vqa_sample[0][0], ENGLISH_OF_IT, top_k=5).answers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,12 +9,11 @@ from dataclasses import dataclass
 import torch
 from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-from ._runtime import load_errors, model_errors, pair_batch, timed
+from ._runtime import model_errors, pair_batch, timed
 from .errors import InputError, QuestionError
-from .fit import LOADABLE_QUANTIZATIONS, quantization_config
+from .fit import LOADABLE_QUANTIZATIONS
 from .images import ImageSource, load_image
-from .int8_cpu import use_pytorch_int8_kernels
-from .memory import frees_returned_while_loading
+from .loading import load_pretrained
 from .placement import Placement, resolve_placement
 from .questions import (
     DEFAULT_PROMPT_TEMPLATE,
@@ -73,29 +71,18 @@ def load_blip2(
     through bitsandbytes.
     """
     placement = placement or resolve_placement(device, dtype)
-    config = quantization_config(quantization, placement.dtype)
-    kwargs: dict = {"dtype": placement.dtype}
-    if config is not None:
-        kwargs["quantization_config"] = config
-        if quantization == "int8":
-            kwargs["device_map"] = device_map or {"": str(placement.device)}
-        else:
-            kwargs["device_map"] = device_map or "auto"
-    elif device_map:
-        kwargs["device_map"] = device_map
-    loading = frees_returned_while_loading() if config is not None else contextlib.nullcontext()
-    with load_errors("BLIP-2", name_or_path), loading:
-        processor = Blip2Processor.from_pretrained(name_or_path)
-        model = Blip2ForConditionalGeneration.from_pretrained(name_or_path, **kwargs)
-    if "device_map" not in kwargs:
-        model.to(placement.device)
-    if config is not None:
-        use_pytorch_int8_kernels(model)  # it takes only torchao int8 layers on the CPU
-    model.eval()
+    model, processor = load_pretrained(
+        "BLIP-2",
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        name_or_path,
+        placement=placement,
+        quantization=quantization,
+        device_map=device_map,
+        spread_bitsandbytes=True,
+    )
     # Batched generation with a decoder-only LM must pad on the left.
     processor.tokenizer.padding_side = "left"
-    where = placement.describe() + (f" ({quantization})" if config is not None else "")
-    logger.info("BLIP-2 %s loaded on %s", name_or_path, where)
     return model, processor, placement
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,11 +10,9 @@ import torch
 from PIL import Image
 from transformers import ViltForQuestionAnswering, ViltProcessor
 
-from ._runtime import load_errors, model_errors, pair_batch, timed
-from .fit import quantization_config
+from ._runtime import model_errors, pair_batch, timed
 from .images import ImageSource, load_image
-from .int8_cpu import use_pytorch_int8_kernels
-from .memory import frees_returned_while_loading
+from .loading import load_pretrained
 from .pixels import vilt_pixel_inputs
 from .placement import Placement, resolve_placement
 from .questions import clean_question
@@ -64,26 +61,21 @@ def load_vilt(
     one weight at a time as they are read, with activations in ``placement``'s dtype.
     """
     placement = placement or resolve_placement(device, dtype)
-    kwargs: dict = {"dtype": placement.dtype}
-    config = quantization_config(quantization, placement.dtype)
-    if config is not None:
-        kwargs["quantization_config"] = config
-        # Quantized where it will run: no second copy on another device.
-        kwargs["device_map"] = {"": str(placement.device)}
-    loading = frees_returned_while_loading() if config is not None else contextlib.nullcontext()
-    with load_errors("ViLT", name_or_path), loading:
-        processor = ViltProcessor.from_pretrained(name_or_path)
-        model = ViltForQuestionAnswering.from_pretrained(name_or_path, **kwargs)
-        if not getattr(model.config, "id2label", None):
-            raise ValueError("its config has no id2label, so it is not a VQA classifier")
-    if config is None:
-        model.to(placement.device)
-    else:
-        use_pytorch_int8_kernels(model)  # it takes only torchao int8 layers on the CPU
-    model.eval()
-    where = placement.describe() + (f" ({quantization})" if config is not None else "")
-    logger.info("ViLT %s loaded on %s", name_or_path, where)
+    model, processor = load_pretrained(
+        "ViLT",
+        ViltForQuestionAnswering,
+        ViltProcessor,
+        name_or_path,
+        placement=placement,
+        quantization=quantization,
+        check=_check_classifier,
+    )
     return model, processor, placement
+
+
+def _check_classifier(model: ViltForQuestionAnswering) -> None:
+    if not getattr(model.config, "id2label", None):
+        raise ValueError("its config has no id2label, so it is not a VQA classifier")
 
 
 @dataclass

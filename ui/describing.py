@@ -1,0 +1,107 @@
+"""Describe: BLIP-2's caption of a picture, on the button, on arrival, or through /describe."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vqa_core import Services, VQAError
+from vqa_core.blip2 import DEFAULT_CAPTION_TOKENS
+
+from .conversation import MAX_CONVERSATION_ENTRIES, render_conversation
+from .events import failure_reason, language_of, per_item, short_name, warn
+from .intake import open_picture
+from .messages import format_timing, markdown_text, message
+from .photo_check import PhotoCheck
+
+__all__ = ["Describing"]
+
+
+class Describing:
+    """BLIP-2's descriptions, with the photo check of the picture described."""
+
+    def __init__(self, services: Services, photos: PhotoCheck) -> None:
+        self.services = services
+        self.photos = photos
+
+    # Describe --------------------------------------------------------------------------
+    def describe(
+        self, images: list, max_new_tokens: list[float], beams: list[float]
+    ) -> tuple[list, list, list]:
+        """/describe: BLIP-2's caption of each picture, its status and the quality cue."""
+        captions, statuses = self._describe(images, max_new_tokens, beams)
+        return captions, statuses, [self.photos.payload(image) for image in images]
+
+    def _describe(self, images, max_new_tokens, beams) -> tuple[list[str], list[str]]:
+        count = len(images)
+        blip2 = self.services.blip2
+        if blip2 is None:
+            reason = self.services.blip2_error or "it was not loaded"
+            return [""] * count, [
+                warn(message("unavailable", model="BLIP-2", reason=reason))
+            ] * count
+        captions, statuses = [""] * count, [""] * count
+        ready = []
+        for i, image in enumerate(images):
+            if image is None:
+                statuses[i] = warn(message("no_image"))
+                continue
+            try:
+                ready.append((i, open_picture(image)))
+            except VQAError as err:
+                statuses[i] = warn(str(err))
+        if not ready:
+            return captions, statuses
+        if not hasattr(blip2, "describe_batch"):
+            reason = "this model server does not offer descriptions"
+            for i, _ in ready:
+                statuses[i] = warn(message("failed", model="BLIP-2", reason=reason))
+            return captions, statuses
+        tokens = max(int(max_new_tokens[i] or DEFAULT_CAPTION_TOKENS) for i, _ in ready)
+        num_beams = max(int(beams[i] or 1) for i, _ in ready)
+        outcomes = per_item(
+            lambda: blip2.describe_batch(
+                [picture for _, picture in ready], max_new_tokens=tokens, num_beams=num_beams
+            ),
+            len(ready),
+        )
+        for (i, _), result in zip(ready, outcomes):
+            if isinstance(result, BaseException):
+                statuses[i] = warn(message("failed", model="BLIP-2", reason=failure_reason(result)))
+                continue
+            captions[i] = result.answer
+            statuses[i] = format_timing(short_name(result.model), result.seconds, result.batch_size)
+        return captions, statuses
+
+    def describe_page(self, image, conversation: list | None, request: gr.Request) -> tuple:
+        """The Describe button (and a picture's arrival in kiosk and accessible modes).
+
+        BLIP-2's caption goes in its column and, worded, in the announced line (read aloud
+        after the photo-quality sentence); the description joins the conversation list.
+        ViLT's column is left alone: a question asked meanwhile keeps its answer there.
+        """
+        lang = language_of(request)
+        (caption,), (status,) = self._describe([image], [DEFAULT_CAPTION_TOKENS], [1])
+        conversation = list(conversation or [])
+        if caption:
+            line = message("described", lang, caption=markdown_text(caption.rstrip(". ")))
+            conversation.append({"kind": "describe", "caption": caption})
+        elif status.startswith("⚠"):
+            line = status.removeprefix("⚠️ ")
+        else:
+            line = message("described_nothing", lang)
+        conversation = conversation[-MAX_CONVERSATION_ENTRIES:]
+        quality = self.photos.sentence_for(image, lang)
+        return (
+            caption,
+            status,
+            line,
+            quality,
+            conversation,
+            render_conversation(conversation, lang),
+        )
+
+    def describe_arrival(self, image, conversation: list | None, request: gr.Request) -> tuple:
+        """Kiosk and accessible modes: describe a picture as soon as it arrives."""
+        if image is None:
+            return (gr.skip(),) * 6
+        return self.describe_page(image, conversation, request)
