@@ -127,6 +127,11 @@ SERVE_DIR ?= .serve
 # Ray 2.60 starts clusters with token authentication, but its `serve` CLI only sends the
 # token when this says so.
 serve serve-stop: export RAY_AUTH_MODE ?= token
+# `ray start` refuses to start a token cluster without a token, and nothing creates one on a
+# fresh machine: Ray's own command writes ~/.ray/auth_token (owner-only here) when neither it
+# nor RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH exists, and leaves an existing token alone. Every
+# Ray and Serve command below then finds it where Ray looks by default.
+RAY_TOKEN = [ "$$RAY_AUTH_MODE" != token ] || ( umask 077 && $(VENV)/bin/ray get-auth-token --generate > /dev/null )
 # serving.RAY_CLUSTER_ENV (HAProxy straight to the model replicas), for every Ray process;
 # one machine needs no 30 s for load balancers to forget a stopped replica.
 serve: export RAY_SERVE_ENABLE_HA_PROXY ?= 1
@@ -134,6 +139,9 @@ serve: export RAY_SERVE_THROUGHPUT_OPTIMIZED ?= 1
 serve: export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S ?= 2
 serve: $(PY)
 	@$(PY) -c "import ray.serve" 2>/dev/null || { echo "make serve needs Ray Serve: $(PY) -m pip install -r requirements-serve.txt" >&2; exit 1; }
+	@$(RAY_TOKEN)
+	@# `wait` below would take another server on these ports for the models or the page.
+	@$(PY) -m serving free 127.0.0.1:8000 127.0.0.1:$${GRADIO_SERVER_PORT:-7860}
 	@mkdir -p $(SERVE_DIR)
 	$(PY) -m serving config vilt=$(VILT) blip2=$(BLIP2) $(SERVE_ARGS) --host 127.0.0.1 > $(SERVE_DIR)/config.yaml
 	THP_MEM_ALLOC_ENABLE=$${THP_MEM_ALLOC_ENABLE:-1} PYTHONPATH=$(CURDIR) $(VENV)/bin/ray start --head --num-cpus $(SERVE_CPUS) --dashboard-host 127.0.0.1 --disable-usage-stats
@@ -149,5 +157,6 @@ serve: $(PY)
 ## serve-stop: stops what `make serve` started: the page, the Serve application, the Ray head
 serve-stop:
 	-@[ -f $(SERVE_DIR)/page.pid ] && kill $$(cat $(SERVE_DIR)/page.pid) 2>/dev/null; rm -f $(SERVE_DIR)/page.pid
+	-@$(RAY_TOKEN)
 	-$(VENV)/bin/serve shutdown -y
 	-$(VENV)/bin/ray stop

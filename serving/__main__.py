@@ -1,7 +1,9 @@
-"""``python -m serving``: the two helpers ``make serve`` needs beside Ray's own CLI.
+"""``python -m serving``: the helpers ``make serve`` needs beside Ray's own CLI.
 
 - ``config key=value ...``: serving/config.yaml with these settings in every application's
   ``args`` (checked against ServeSettings), printed for ``serve run``.
+- ``free HOST:PORT ...``: one sentence and exit status 1 when something already listens on
+  one of them (else ``wait`` would take that for the page or the models coming up).
 - ``wait URL [URL ...]``: block until every URL answers (below 400: a 404 from Serve means
   that application is not deployed yet), with a deadline and one sentence when it passes.
 
@@ -11,6 +13,7 @@ Ray's CLI does the rest (``ray start``, ``serve run``/``serve deploy``, ``serve 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +22,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-__all__ = ["main", "config_with"]
+__all__ = ["main", "config_with", "listening"]
 
 CONFIG = Path(__file__).with_name("config.yaml")
 
@@ -33,6 +36,14 @@ def wait_for(url: str, deadline: float) -> bool:
             pass
         time.sleep(1)
     return False
+
+
+def listening(address: str) -> bool:
+    """Whether something accepts connections at ``host:port``."""
+    host, _, port = address.rpartition(":")
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host or "127.0.0.1", int(port))) == 0
 
 
 def config_with(settings: Sequence[str], *, host: str | None = None) -> dict:
@@ -63,7 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = commands.add_parser("config", help="serving/config.yaml with these settings")
     config.add_argument("settings", nargs="*", help="key=value settings of ServeSettings")
     config.add_argument("--host", help="the address Serve listens on (default: the file's)")
+    free = commands.add_parser("free", help="fail if something listens on any HOST:PORT")
+    free.add_argument("addresses", nargs="+", metavar="host:port")
     args = parser.parse_args(argv)
+    if args.command == "free":
+        busy = [address for address in args.addresses if listening(address)]
+        if busy:
+            print(
+                f"Something already listens on {', '.join(busy)}: stop it first (`make "
+                "serve-stop` if it is an earlier `make serve`), or give the page another port "
+                "with GRADIO_SERVER_PORT.",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
     if args.command == "config":
         try:
             print(yaml.safe_dump(config_with(args.settings, host=args.host), sort_keys=False))

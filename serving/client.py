@@ -7,6 +7,12 @@ carries a timeout; a server that is down or slow raises :class:`BackendUnavailab
 (an :class:`vqa_core.InferenceError`) with one sentence naming the server, and the next
 request after it recovers simply succeeds (nothing is cached about the failure).
 
+A request whose replica went away under it (the front's own plain 500/502/503, or a
+connection dropped mid-request) is asked once more, with the same image and question, within the same deadline:
+by then the front sends it to another replica or the replacement. Nothing else is retried.
+Each item of a batch is its own request and keeps its own outcome
+(:class:`vqa_core.PartialBatchError` when only some failed).
+
 Needs only httpx, never Ray: the page runs anywhere the server can be reached.
 """
 
@@ -27,6 +33,7 @@ from vqa_core import (
     InferenceError,
     InputError,
     ModelChoice,
+    PartialBatchError,
     QuestionError,
     Services,
     ViltResult,
@@ -60,6 +67,15 @@ DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
 # The page batches at most a few dozen requests at once; each is one HTTP call.
 MAX_PARALLEL_REQUESTS = 32
+# The statuses a front (Serve's HAProxy, which rewrites its own 502/503/504 into a plain-text
+# 500, or Serve's Python proxy) gives when the replica it chose is gone or none is up yet.
+# The replicas themselves always answer errors as JSON with a sentence, and are not retried.
+REPLICA_LOST_STATUSES = frozenset({500, 502, 503})
+# Before asking again, a moment for the front to stop routing to the dead replica (Serve's
+# HAProxy checks a failing server every 250 ms and takes it out after two failed checks).
+RETRY_PAUSE_S = 1.0
+# A second try with less time than this left would only turn one error into another.
+RETRY_MIN_S = 1.0
 MODEL_LABELS = {"vilt": "ViLT", "blip2": "BLIP-2"}
 
 
@@ -69,6 +85,10 @@ class BackendUnavailableError(InferenceError):
 
 class _Unreachable(BackendUnavailableError):
     """No HTTP answer at all (refused, unroutable, timed out), as opposed to an error status."""
+
+
+class _ReplicaLost(BackendUnavailableError):
+    """The request reached a replica that went away under it: worth asking once more."""
 
 
 class ModelServer:
@@ -104,6 +124,12 @@ class ModelServer:
             raise _Unreachable(
                 f"The model server at {self.url} did not answer within {self.timeout:g} s."
             ) from None
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+            # Connected, then cut off mid-request: the replica (or its node) died under it.
+            raise _ReplicaLost(
+                f"The model server at {self.url} dropped the connection to {route}; it may be "
+                "restarting, try again shortly."
+            ) from None
         except httpx.TransportError:
             raise _Unreachable(
                 f"The model server at {self.url} could not be reached; it may be stopped or "
@@ -114,7 +140,19 @@ class ModelServer:
         return self._reply(self._request("GET", route), route)
 
     def post_json(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._reply(self._request("POST", route, json=payload), route)
+        """One answer; asked once more, within the same deadline, if its replica was lost."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            return self._reply(self._request("POST", route, json=payload), route)
+        except _ReplicaLost as lost:
+            pause = min(RETRY_PAUSE_S, max(0.0, deadline - time.monotonic() - RETRY_MIN_S))
+            time.sleep(pause)
+            left = deadline - time.monotonic()
+            if left < RETRY_MIN_S:
+                raise
+            logger.info("%s Asking once more.", lost)
+        timeout = httpx.Timeout(left, connect=min(CONNECT_TIMEOUT_S, left))
+        return self._reply(self._request("POST", route, json=payload, timeout=timeout), route)
 
     def _reply(self, response: httpx.Response, route: str) -> dict[str, Any]:
         try:
@@ -130,7 +168,8 @@ class ModelServer:
         if response.status_code >= 400:
             if error:
                 raise InferenceError(f"The model server at {self.url} could not answer: {error}")
-            raise BackendUnavailableError(
+            lost = response.status_code in REPLICA_LOST_STATUSES
+            raise (_ReplicaLost if lost else BackendUnavailableError)(
                 f"The model server at {self.url} answered {route} with HTTP "
                 f"{response.status_code}; it may be starting or overloaded, try again shortly."
             )
@@ -154,12 +193,29 @@ class ModelServer:
     def map(self, call: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         """``call`` on every item at once: Serve batches concurrent requests, not serial ones.
 
-        Raises the first item's error if any item failed (the page's columns report per call).
+        Waits for every item (each request has its own deadline). When some failed, raises
+        :class:`vqa_core.PartialBatchError` holding each item's result or its own error, so
+        one visitor's failure is never another's; when every item failed alike (the server is
+        down), or only one item was sent, raises that error itself.
         """
         if len(items) == 1:
             return [call(items[0])]
         futures = [self._pool.submit(call, item) for item in items]
-        return [future.result() for future in futures]
+        outcomes: list[Any] = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except Exception as err:
+                outcomes.append(err)
+        failures = [item for item in outcomes if isinstance(item, Exception)]
+        if not failures:
+            return outcomes
+        first = failures[0]
+        if len(failures) == len(outcomes) and all(
+            type(err) is type(first) and str(err) == str(first) for err in failures
+        ):
+            raise first
+        raise PartialBatchError(outcomes)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ models serve every test in this module; the fixture shuts both down.
   BLIP-2's text equal), and 16 concurrent requests are answered in batches larger than 1.
 - Bad input over HTTP, drawn like the intake hardening tests: a result, or HTTP 422 with
   the intake's own sentence; never a 500, never a stack trace.
-- A ViLT replica killed under load: no request hangs past its timeout, a failed one says so
-  in one sentence, Serve brings a replacement up and every request after that succeeds.
+- A ViLT replica killed under load: every request is answered (the page's client asks once
+  more when the replica it reached died under it), none past its timeout, and Serve brings a
+  replacement up.
 - The whole backend stopped and restarted under a running page: each column says the
   server is not answering, and the first request after the restart is answered.
 
@@ -21,11 +22,12 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import logging
 import os
-import re
 import socket
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -325,15 +327,6 @@ def test_info_and_health_describe_models_and_placement(backend):
 
 # Faults -----------------------------------------------------------------------------------
 
-FAILURE = re.compile(
-    r"^The model server at http://127\.0\.0\.1:\d+ ("
-    r"answered /vilt with HTTP 50[234]; it may be starting or overloaded, try again shortly\."
-    r"|could not answer: ViLT did not answer within [\d.]+ s; the server is busy, please try "
-    r"again\."
-    r"|could not be reached; it may be stopped or still starting\."
-    r"|did not answer within [\d.]+ s\.)$"
-)
-
 
 def _vilt_replica_names() -> list[str]:
     prefix = "SERVE_REPLICA::vilt#ViltDeployment#"
@@ -345,9 +338,10 @@ def _vilt_replica_names() -> list[str]:
 
 
 def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(
-    backend, remote, easy_vqa_sample
+    backend, remote, easy_vqa_sample, caplog
 ):
     paths, questions_, _ = easy_vqa_sample
+    caplog.set_level(logging.INFO, logger="serving.client")
     (victim,) = _vilt_replica_names()
     before = backend.info("vilt")["replica"]
     stop = threading.Event()
@@ -408,22 +402,27 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(
         thread.join(CLIENT_TIMEOUT_S + 5)
         assert not thread.is_alive(), "a request hung past the client's timeout"
 
-    # Requests were in flight when the replica died; they fail with a sentence (HAProxy
-    # answers 502 for them) or, sent while no replica was up, wait for the replacement.
+    # Requests were in flight when the replica died: the front answers them with its error
+    # (or the connection drops) and the client asks once more, which the replacement (or,
+    # until it is up, Serve's fallback proxy) answers; those sent meanwhile wait for it.
     assert pending >= 2
     assert any(started < killed_at < started + seconds for started, seconds, _ in outcomes)
-    print(
-        f"\nkill: {len(outcomes)} requests, "
-        f"{sum(error is not None for *_, error in outcomes)} failed, "
-        f"slowest {max(seconds for _, seconds, _ in outcomes):.1f} s, "
-        f"replacement answering {replaced_at - killed_at:.1f} s after the kill"
+    failed = [error for *_, error in outcomes if error is not None]
+    slowest = max(seconds for _, seconds, _ in outcomes)
+    # What made the client ask again, without the server's address: "answered /vilt with
+    # HTTP 500", "dropped the connection to /vilt".
+    retried = Counter(
+        record.getMessage().split(" ", 5)[-1].split(";")[0]
+        for record in caplog.records
+        if record.name == "serving.client" and "Asking once more" in record.getMessage()
     )
-    for _, seconds, error in outcomes:
-        assert seconds <= CLIENT_TIMEOUT_S + 2
-        if error is not None:
-            assert FAILURE.match(error), error
-    after = [error for started, _, error in outcomes if started > replaced_at]
-    assert after and all(error is None for error in after), after
+    print(
+        f"\nkill: {len(outcomes)} requests, {len(failed)} failed, slowest {slowest:.1f} s "
+        f"(timeout {CLIENT_TIMEOUT_S:g} s), replacement answering "
+        f"{replaced_at - killed_at:.1f} s after the kill; asked once more: {dict(retried)}"
+    )
+    assert failed == [], failed
+    assert slowest <= CLIENT_TIMEOUT_S + 2
     # And once more from a fresh start: every request is answered.
     results = remote.vilt.answer_batch(paths[:8], questions_[:8])
     assert all(result.answers for result in results)
@@ -435,13 +434,13 @@ def test_backend_stopped_and_restarted_under_a_running_page(backend, easy_vqa_sa
 
     paths, questions_, _ = easy_vqa_sample
     handlers = VQAHandlers(load_remote_services(backend.url, timeout=CLIENT_TIMEOUT_S))
-    labels, statuses = handlers.answer_vilt([paths[0]], [questions_[0]], [3])
+    labels, statuses = handlers.answering.answer_vilt([paths[0]], [questions_[0]], [3])
     assert labels[0] and not statuses[0].startswith("⚠")
 
     serve.shutdown()
     started = time.monotonic()
-    labels, statuses = handlers.answer_vilt([paths[0]], [questions_[0]], [3])
-    answers, blip2_statuses = handlers.answer_blip2([paths[0]], [questions_[0]], [5], [1])
+    labels, statuses = handlers.answering.answer_vilt([paths[0]], [questions_[0]], [3])
+    answers, blip2_statuses = handlers.answering.answer_blip2([paths[0]], [questions_[0]], [5], [1])
     assert time.monotonic() - started < CLIENT_TIMEOUT_S
     expected = (
         f"The model server at {backend.url} could not be reached; it may be stopped or still "
@@ -451,9 +450,9 @@ def test_backend_stopped_and_restarted_under_a_running_page(backend, easy_vqa_sa
     assert answers == [""] and expected in blip2_statuses[0]
 
     backend.deploy()
-    labels, statuses = handlers.answer_vilt([paths[0]], [questions_[0]], [3])
+    labels, statuses = handlers.answering.answer_vilt([paths[0]], [questions_[0]], [3])
     assert labels[0] and not statuses[0].startswith("⚠"), statuses
-    answers, blip2_statuses = handlers.answer_blip2([paths[0]], [questions_[0]], [5], [1])
+    answers, blip2_statuses = handlers.answering.answer_blip2([paths[0]], [questions_[0]], [5], [1])
     assert answers[0] and not blip2_statuses[0].startswith("⚠"), blip2_statuses
 
 

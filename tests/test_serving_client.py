@@ -3,28 +3,41 @@
 No Ray here (tests/test_serving.py runs the real Serve backend): a port nobody listens on,
 a server that accepts and never answers, and one that answers with errors. Each request
 ends within its timeout with one sentence naming the server, the page's column shows it,
-and the next request after the server recovers is answered.
+and the next request after the server recovers is answered. A request whose replica went
+away under it (the front's plain 500/502/503, a reset connection) is asked once more within
+its deadline, nothing else is; in a batch, one visitor's failure stays theirs.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
 
+import serving.client
 from serving.client import (
     BackendUnavailableError,
     ModelServer,
+    RemoteBlip2Answerer,
     RemoteViltAnswerer,
     load_remote_services,
 )
 from serving.protocol import decode_image, encode_image, int_option
-from vqa_core import ImageInputError, InferenceError, InputError, QuestionError, load_image
+from vqa_core import (
+    ImageInputError,
+    InferenceError,
+    InputError,
+    PartialBatchError,
+    QuestionError,
+    load_image,
+)
 
 PICTURE = Image.new("RGB", (16, 16), "red")
 
@@ -87,6 +100,60 @@ def _scripted_server(replies: list[tuple[int, object]], port: int = 0):
     return server, f"http://127.0.0.1:{server.server_address[1]}", seen
 
 
+# What a handler of _model_server returns to cut the connection instead of answering.
+RESET = object()
+
+
+def _model_server(reply):
+    """An HTTP server that answers each request with ``reply(path, body, attempt)``: a
+    (status, body) pair, or RESET to drop the connection mid-request as a dying replica
+    does. ``attempt`` counts the requests seen so far with the same path and body."""
+    seen: list[dict] = []
+    counts: Counter = Counter()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else None
+            with lock:
+                seen.append({"path": self.path, "body": body})
+                counts[(self.path, raw)] += 1
+                attempt = counts[(self.path, raw)]
+            outcome = reply(self.path, body, attempt)
+            if outcome is RESET:
+                # SO_LINGER 0: close() sends a reset, as the kernel does for a killed process.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+                self.close_connection = True
+                return
+            status, payload = outcome
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            self.send_response(status)
+            kind = "text/plain" if isinstance(payload, str) else "application/json"
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _reply
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", seen
+
+
+def _stop(server) -> None:
+    server.shutdown()
+    server.server_close()
+
+
 VILT_REPLY = {
     "model": "vilt-easyvqa",
     "answers": [{"answer": "red", "score": 0.9}, {"answer": "blue", "score": 0.05}],
@@ -119,6 +186,8 @@ def test_a_server_that_never_answers_times_out_with_the_sentence():
             answerer.answer_batch([PICTURE] * 4, ["what color?"] * 4)
         assert time.monotonic() - started < 3, "a request outlived its timeout"
         assert str(caught.value) == f"The model server at {silent.url} did not answer within 0.5 s."
+        time.sleep(0.3)
+        assert len(silent.held) == 4, "a request that timed out was sent again"
     finally:
         silent.close()
 
@@ -131,7 +200,7 @@ def test_the_page_column_says_so_and_the_next_request_after_recovery_succeeds():
     handlers = VQAHandlers(load_remote_services(url, timeout=5))
     server.shutdown()
     server.server_close()
-    labels, statuses = handlers.answer_vilt([PICTURE], ["what color?"], [2])
+    labels, statuses = handlers.answering.answer_vilt([PICTURE], ["what color?"], [2])
     assert labels == [None]
     assert statuses[0].startswith("⚠")
     assert f"The model server at {url} could not be reached" in statuses[0]
@@ -139,7 +208,7 @@ def test_the_page_column_says_so_and_the_next_request_after_recovery_succeeds():
     port = int(url.rsplit(":", 1)[1])
     revived, _, seen = _scripted_server([(200, VILT_REPLY)], port=port)
     try:
-        labels, statuses = handlers.answer_vilt([PICTURE], ["what color?"], [2])
+        labels, statuses = handlers.answering.answer_vilt([PICTURE], ["what color?"], [2])
     finally:
         revived.shutdown()
         revived.server_close()
@@ -162,12 +231,19 @@ def test_the_page_column_says_so_and_the_next_request_after_recovery_succeeds():
             InferenceError,
             "could not answer: ViLT ran out of memory on this request.",
         ),
-        (503, "Service Unavailable", BackendUnavailableError, "answered /vilt with HTTP 503"),
+        (
+            500,
+            {"error": "An unexpected error stopped this request."},
+            InferenceError,
+            "could not answer: An unexpected error stopped this request.",
+        ),
+        (504, "Gateway Timeout", BackendUnavailableError, "answered /vilt with HTTP 504"),
         (200, "not json", InferenceError, "sent a reply this page cannot read"),
     ],
 )
 def test_server_errors_become_the_matching_vqa_error(status, body, error, text):
-    server, url, _ = _scripted_server([(status, body)])
+    """The replica's own errors (JSON with a sentence) and a timeout are asked once only."""
+    server, url, seen = _scripted_server([(status, body), (200, VILT_REPLY)])
     try:
         answerer = RemoteViltAnswerer(ModelServer(url, timeout=5))
         with pytest.raises(error) as caught:
@@ -179,6 +255,7 @@ def test_server_errors_become_the_matching_vqa_error(status, body, error, text):
     assert expected in str(caught.value)
     if status != 422:
         assert url in str(caught.value)
+    assert len(seen) == 1, "an error that is not a lost replica was retried"
 
 
 def test_a_model_the_server_could_not_load_is_unavailable_with_its_reason():
@@ -221,7 +298,7 @@ def test_wire_format_round_trip_and_option_checks():
 
 def test_app_with_a_backend_builds_the_same_page_over_remote_answerers(monkeypatch, capsys):
     import app
-    from ui.page import about_markdown
+    from ui.about import about_markdown
 
     infos = [
         (
@@ -312,3 +389,195 @@ def test_make_serve_waits_until_each_model_application_is_deployed():
     finally:
         server.shutdown()
         server.server_close()
+
+
+# A replica lost under a request: asked once more -------------------------------------------
+
+LOST_REPLIES = {
+    "HAProxy's own 502": (502, "Bad Gateway"),
+    "no replica up yet (503)": (503, "Service Unavailable"),
+    # Serve's HAProxy rewrites its 502/503/504 into this (its errorfile).
+    "Serve's HAProxy rewrite (500)": (500, "Internal Server Error"),
+    "a reset connection": RESET,
+}
+
+
+@pytest.fixture
+def quick_retry(monkeypatch):
+    monkeypatch.setattr(serving.client, "RETRY_PAUSE_S", 0.05)
+    monkeypatch.setattr(serving.client, "RETRY_MIN_S", 0.2)
+
+
+@pytest.mark.parametrize("lost", LOST_REPLIES.values(), ids=LOST_REPLIES.keys())
+def test_a_request_whose_replica_died_is_asked_once_more_and_answered(lost, quick_retry):
+    server, url, seen = _model_server(
+        lambda path, body, attempt: lost if attempt == 1 else (200, VILT_REPLY)
+    )
+    try:
+        result = RemoteViltAnswerer(ModelServer(url, timeout=5)).answer(PICTURE, "what color?", 2)
+    finally:
+        _stop(server)
+    assert result.answers == [("red", 0.9), ("blue", 0.05)]
+    assert [request["path"] for request in seen] == ["/vilt", "/vilt"]
+    first, second = (request["body"] for request in seen)
+    assert first == second and first["question"] == "what color?" and first["top_k"] == 2
+    assert load_image(decode_image(second["image"])).tobytes() == PICTURE.tobytes()
+
+
+@pytest.mark.parametrize("lost", LOST_REPLIES.values(), ids=LOST_REPLIES.keys())
+def test_a_lost_replica_is_retried_once_only_then_the_sentence(lost, quick_retry):
+    server, url, seen = _model_server(lambda path, body, attempt: lost)
+    try:
+        with pytest.raises(BackendUnavailableError) as caught:
+            RemoteBlip2Answerer(ModelServer(url, timeout=5)).answer(PICTURE, "what color?")
+    finally:
+        _stop(server)
+    assert len(seen) == 2
+    assert str(caught.value).startswith(f"The model server at {url} ")
+    assert "try again shortly." in str(caught.value)
+
+
+def test_the_second_try_stays_within_the_requests_deadline(quick_retry):
+    # The first try fails at once; the second hangs: the request still ends at its deadline.
+    def reply(path, body, attempt):
+        if attempt == 1:
+            return (502, "Bad Gateway")
+        time.sleep(3)
+        return (200, VILT_REPLY)
+
+    server, url, seen = _model_server(reply)
+    try:
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailableError) as caught:
+            RemoteViltAnswerer(ModelServer(url, timeout=1.0)).answer(PICTURE, "what color?")
+        elapsed = time.monotonic() - started
+    finally:
+        _stop(server)
+    assert len(seen) == 2 and elapsed < 1.4, elapsed
+    assert str(caught.value) == f"The model server at {url} did not answer within 1 s."
+    # A loss with too little of the deadline left is not asked again.
+    server, url, seen = _model_server(
+        lambda path, body, attempt: time.sleep(0.85) or (502, "Bad Gateway")
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailableError, match="answered /vilt with HTTP 502"):
+            RemoteViltAnswerer(ModelServer(url, timeout=1.0)).answer(PICTURE, "what color?")
+        elapsed = time.monotonic() - started
+    finally:
+        _stop(server)
+    assert len(seen) == 1 and elapsed < 1.4, elapsed
+
+
+# One failing item of a batch fails only its own visitor -------------------------------------
+
+COLOURS = ["red", "blue", "green"]
+BROKEN = "what is this broken one?"
+
+
+def _per_question_server():
+    """Answers each question with its own colour; the BROKEN one fails, differently on each
+    route: ViLT's replica with its 500 sentence, BLIP-2's intake with a 422."""
+
+    def reply(path, body, attempt):
+        if path.endswith("/info"):
+            kind = path.split("/")[1]
+            return (200, {"name": f"{kind}-easyvqa", "source": f"/srv/{kind}", "is_demo": True})
+        question = body["question"]
+        if question == BROKEN:
+            if path == "/vilt":
+                return (500, {"error": "ViLT tripped over this one picture"})
+            return (422, {"error": "BLIP-2 cannot read this question", "field": "question"})
+        colour = question.split()[-1].rstrip("?")
+        if path == "/vilt":
+            answers = [{"answer": colour, "score": 0.9}, {"answer": "yes", "score": 0.1}]
+            return (200, {**VILT_REPLY, "answers": answers, "question": question})
+        return (
+            200,
+            {
+                "model": "blip2-easyvqa",
+                "answer": colour,
+                "seconds": 0.01,
+                "batch_size": 4,
+                "question": question,
+            },
+        )
+
+    return _model_server(reply)
+
+
+def _plain(status: str) -> str:
+    return status.replace("\\", "")  # the page escapes Markdown in a server's words
+
+
+def test_one_failing_item_of_a_remote_batch_fails_only_its_own_visitor():
+    from ui.handlers import VQAHandlers
+
+    server, url, seen = _per_question_server()
+    try:
+        handlers = VQAHandlers(load_remote_services(url, timeout=5))
+        questions = [f"is it {colour}?" for colour in COLOURS]
+        questions.insert(1, BROKEN)
+        count = len(questions)
+        images = [PICTURE] * count
+        vilt_failure = f"ViLT could not answer: The model server at {url} could not answer: "
+        vilt_failure += "ViLT tripped over this one picture"
+        blip2_failure = "BLIP-2 could not answer: BLIP-2 cannot read this question"
+
+        labels, vilt_statuses, answers, blip2_statuses, _ = handlers.answering.answer_both(
+            images, questions, [2] * count, [5] * count, [1] * count
+        )
+        vilt_only, vilt_only_statuses = handlers.answering.answer_vilt(
+            images, questions, [2] * count
+        )
+        blip2_only, blip2_only_statuses = handlers.answering.answer_blip2(
+            images, questions, [5] * count, [1] * count
+        )
+    finally:
+        _stop(server)
+    for labels_, statuses in ((labels, vilt_statuses), (vilt_only, vilt_only_statuses)):
+        assert labels_[1] is None
+        assert statuses[1].startswith("⚠") and vilt_failure in _plain(statuses[1])
+        for i, colour in zip((0, 2, 3), COLOURS):
+            assert labels_[i] == {colour: 0.9, "yes": 0.1}
+            assert not statuses[i].startswith("⚠") and "tripped" not in statuses[i], statuses[i]
+    for answers_, statuses in ((answers, blip2_statuses), (blip2_only, blip2_only_statuses)):
+        assert answers_[1] == ""
+        assert statuses[1].startswith("⚠") and blip2_failure in _plain(statuses[1])
+        assert [answers_[i] for i in (0, 2, 3)] == COLOURS
+        assert not any(statuses[i].startswith("⚠") for i in (0, 2, 3)), statuses
+    # Each question was asked once per model and call: a replica's own error is not retried.
+    asked = Counter((request["path"], request["body"]["question"]) for request in seen[2:])
+    assert set(asked.values()) == {2}, asked
+
+
+def test_the_client_reports_each_item_of_a_batch_on_its_own():
+    server, url, _ = _per_question_server()
+    try:
+        answerer = RemoteViltAnswerer(ModelServer(url, timeout=5))
+        with pytest.raises(PartialBatchError) as caught:
+            answerer.answer_batch([PICTURE] * 3, ["is it red?", BROKEN, "is it blue?"])
+        with pytest.raises(InferenceError, match="tripped over this one picture"):
+            answerer.answer_batch([PICTURE], [BROKEN])  # one item: its own error, as before
+    finally:
+        _stop(server)
+    red, broken, blue = caught.value.outcomes
+    assert red.best == "red" and blue.best == "blue"
+    assert isinstance(broken, InferenceError) and "tripped over" in str(broken)
+    assert "tripped over this one picture" in str(caught.value)
+
+
+def test_make_serve_refuses_ports_another_server_holds(capsys):
+    """`python -m serving free`: `make serve` stops with one sentence, before starting Ray,
+    when the page's or the models' port is taken (its wait would take that server for ours)."""
+    from serving.__main__ import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        free = f"127.0.0.1:{_free_port()}"
+        assert main(["free", free, busy]) == 1
+        error = capsys.readouterr().err
+        assert f"Something already listens on {busy}:" in error and free not in error
+    assert main(["free", free, busy]) == 0
