@@ -286,6 +286,9 @@ class _ModelReplica:
     """
 
     kind = ""
+    # The model's answerer type and how its results are written as JSON (serving.protocol).
+    answerer_class: type = type(None)
+    result_to_json = staticmethod(lambda result: {})
 
     def __init__(
         self,
@@ -311,7 +314,9 @@ class _ModelReplica:
         self._draining = False
         try:
             self.choice = resolve_model(self.kind, model)
-            self.answerer = self._from_pretrained(self.choice.source, device, dtype)
+            self.answerer = self.answerer_class.from_pretrained(
+                self.choice.source, device=device, dtype=dtype
+            )
         except VQAError as err:
             # The replica stays up and answers every request with this sentence: one model
             # failing to load must not take the other model's column down.
@@ -324,13 +329,11 @@ class _ModelReplica:
             "batch_wait_timeout_s": batch_wait_timeout_s,
         }
 
-    def _from_pretrained(self, source: str, device: str, dtype: str):
-        raise NotImplementedError
-
     def _options(self, payload: dict[str, Any]) -> tuple[tuple[str, int], ...]:
         raise NotImplementedError
 
-    def _result_json(self, result: Any) -> dict[str, Any]:
+    def _model_answers(self, items: list[_Item]) -> list:
+        """The model's answers to one batch, one result per item."""
         raise NotImplementedError
 
     # HTTP ---------------------------------------------------------------------------------
@@ -354,7 +357,7 @@ class _ModelReplica:
             )
         if reply.error is not None:
             return _error_response(reply.status, reply.error)
-        return JSONResponse(self._result_json(reply.result))
+        return JSONResponse(self.result_to_json(reply.result))
 
     async def _answer_within_deadline(self, item: _Item) -> ModelReply:
         try:
@@ -366,8 +369,9 @@ class _ModelReplica:
                 "the server is busy, please try again.",
             ) from None
 
-    def _answer_batch(self, item: _Item):
-        raise NotImplementedError
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0, max_concurrent_batches=64)
+    async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
+        return await self._run_batch(items, self._model_answers)
 
     def info(self) -> dict[str, Any]:
         placement = self.answerer.placement if self.answerer is not None else None
@@ -513,23 +517,15 @@ class ViltDeployment(_with_routes(vilt_api)):
     """A ViLT classifier replica: ``POST /vilt`` answers with the top-k, batched by Serve."""
 
     kind = "vilt"
-
-    def _from_pretrained(self, source: str, device: str, dtype: str) -> ViltAnswerer:
-        return ViltAnswerer.from_pretrained(source, device=device, dtype=dtype)
+    answerer_class = ViltAnswerer
+    result_to_json = staticmethod(vilt_result_to_json)
 
     def _options(self, payload: dict[str, Any]) -> tuple[tuple[str, int], ...]:
         # Without a model the request gets the load error; any top_k parses meanwhile.
         label_count = len(self.answerer.labels) if self.answerer is not None else 1
         return tuple(vilt_options(payload, label_count).items())
 
-    def _result_json(self, result: Any) -> dict[str, Any]:
-        return vilt_result_to_json(result)
-
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0, max_concurrent_batches=64)
-    async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
-        return await self._run_batch(items, self._classify)
-
-    def _classify(self, items: list[_Item]) -> list:
+    def _model_answers(self, items: list[_Item]) -> list:
         # One forward pass at the largest top_k asked; each item keeps its own top_k.
         wanted = [dict(item.options)["top_k"] for item in items]
         results = self.answerer.answer_batch(
@@ -547,21 +543,13 @@ class Blip2Deployment(_with_routes(blip2_api)):
     """A BLIP-2 generator replica: ``POST /blip2`` answers in free text, batched by Serve."""
 
     kind = "blip2"
-
-    def _from_pretrained(self, source: str, device: str, dtype: str) -> Blip2Answerer:
-        return Blip2Answerer.from_pretrained(source, device=device, dtype=dtype)
+    answerer_class = Blip2Answerer
+    result_to_json = staticmethod(blip2_result_to_json)
 
     def _options(self, payload: dict[str, Any]) -> tuple[tuple[str, int], ...]:
         return tuple(blip2_options(payload).items())
 
-    def _result_json(self, result: Any) -> dict[str, Any]:
-        return blip2_result_to_json(result)
-
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0, max_concurrent_batches=64)
-    async def _answer_batch(self, items: list[_Item]) -> list[ModelReply]:
-        return await self._run_batch(items, self._generate)
-
-    def _generate(self, items: list[_Item]) -> list:
+    def _model_answers(self, items: list[_Item]) -> list:
         # Items with the same decoding settings share one generate() call.
         groups: dict[tuple[tuple[str, int], ...], list[int]] = {}
         for index, item in enumerate(items):
