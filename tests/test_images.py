@@ -1,11 +1,14 @@
 """Every awkward image either comes out as RGB a processor accepts, or raises ImageInputError."""
 
 import io
+import threading
+import time
 
 import pytest
 from PIL import Image, ImageOps
 
 from vqa_core import ImageInputError, load_image
+from vqa_core.decode_memory import DecodeBudget, DecodeBusyError, estimate_decode_bytes
 from vqa_core.images import MAX_ASPECT_RATIO
 
 
@@ -180,3 +183,88 @@ def test_awkward_images_answer_through_both_models(tiny_vilt, tiny_blip2):
     for image in awkward:
         assert tiny_vilt.answer(image, "what shape is it?").answers
         assert isinstance(tiny_blip2.answer(image, "what shape?", max_new_tokens=2).answer, str)
+
+
+def test_a_picture_handed_over_is_never_changed():
+    """The intake shrinks and turns its own copies in place, never the caller's picture."""
+    picture = Image.effect_noise((2000, 1500), 40).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    picture.info["exif"] = exif.tobytes()
+    original = picture.tobytes()
+    loaded = load_image(picture)
+    assert loaded.size == (960, 1280)
+    assert picture.size == (2000, 1500) and picture.tobytes() == original
+
+
+def test_png_orientation_is_applied():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    loaded = load_image(_png_bytes(Image.new("RGB", (40, 20), (255, 0, 0)), exif=exif.tobytes()))
+    assert loaded.size == (20, 40)
+
+
+def _estimate(data: bytes) -> int:
+    return estimate_decode_bytes(Image.open(io.BytesIO(data)))
+
+
+def test_the_estimate_counts_what_pillow_holds_not_only_pixels():
+    size = (1000, 1000)
+    grey, rgba = (_estimate(_png_bytes(Image.new(mode, size))) for mode in ("L", "RGBA"))
+    assert rgba - grey == 3 * 1000 * 1000  # RGBA + its RGB canvas, against L + its RGB
+    # libtiff inflates a whole strip at the file's bit depth: one strip of 16-bit RGBA holds
+    # 8 bytes a pixel, of 8-bit RGBA 4.
+    strip = {}
+    for bits in (8, 16):
+        image = Image.new("RGBA", size)
+        tiff = _png_bytes(image, "TIFF", compression="tiff_deflate", strip_size=1 << 30)
+        if bits == 16:  # Pillow writes no 16-bit RGBA: patch the four BitsPerSample values
+            opened = Image.open(io.BytesIO(tiff))
+            assert opened.tag_v2[278] == 1000  # one strip
+            opened.tag_v2[258] = (16, 16, 16, 16)
+            strip[bits] = estimate_decode_bytes(opened)
+        else:
+            strip[bits] = _estimate(tiff)
+    assert strip[16] - strip[8] == 4 * 1000 * 1000
+
+
+def test_a_jpeg_scanned_one_component_at_a_time_is_priced_whole():
+    """libjpeg buffers every coefficient of a JPEG it cannot decode in one pass: progressive,
+    or a baseline file whose first scan holds fewer components than the picture."""
+    size = (2400, 1600)
+    baseline = _png_bytes(Image.new("RGB", size, (9, 90, 200)), "JPEG", quality=90)
+    progressive = _png_bytes(Image.new("RGB", size, (9, 90, 200)), "JPEG", progressive=True)
+    # The first scan's header, rewritten to hold the first component only.
+    start = baseline.index(b"\xff\xda")
+    components = baseline[start + 4]
+    assert components == 3
+    header = b"\xff\xda\x00\x08\x01" + baseline[start + 5 : start + 7] + b"\x00\x3f\x00"
+    one_component = baseline[:start] + header + baseline[start + 5 + 2 * components + 3 :]
+    coefficients = 2400 * 1600 * 3 // 2 * 2  # 4:2:0: 1.5 samples a pixel, 2 bytes each
+    assert _estimate(progressive) - _estimate(baseline) == coefficients
+    assert _estimate(one_component) - _estimate(baseline) == coefficients
+
+
+def test_the_budget_makes_decodes_wait_for_room():
+    budget = DecodeBudget(limit=100, wait_s=5.0)
+    order: list[str] = []
+    with budget.reserve(60):
+        waiter = threading.Thread(target=lambda: _reserve_and_log(budget, 60, order))
+        waiter.start()
+        time.sleep(0.2)
+        assert order == []  # 60 + 60 > 100: it waits
+        order.append("first done")
+    waiter.join(5)
+    assert order == ["first done", "second ran"]
+    assert budget.in_use == 0 and budget.high_water == 60
+    with budget.reserve(150):  # larger than the whole budget: runs, alone
+        assert budget.in_use == 150
+    impatient = DecodeBudget(limit=100, wait_s=0.05)
+    with impatient.reserve(80), pytest.raises(DecodeBusyError), impatient.reserve(30):
+        pass
+    assert impatient.in_use == 0
+
+
+def _reserve_and_log(budget: DecodeBudget, size: int, order: list[str]) -> None:
+    with budget.reserve(size):
+        order.append("second ran")

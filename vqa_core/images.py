@@ -11,12 +11,19 @@ from __future__ import annotations
 import functools
 import io
 import os
+import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from .decode_memory import (
+    DecodeBudget,
+    DecodeBusyError,
+    estimate_decode_bytes,
+    release_freed_memory,
+)
 from .errors import ImageInputError
 from .quality import PhotoQuality, QualityThresholds, measure_quality
 
@@ -27,6 +34,8 @@ __all__ = [
     "load_image",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_SIDE",
+    "DEFAULT_MAX_DECODE_BYTES",
+    "DECODE_BUDGET",
     "MAX_ASPECT_RATIO",
 ]
 
@@ -35,6 +44,24 @@ ImageSource = Image.Image | str | os.PathLike | bytes | bytearray | memoryview
 # 64 MP admits every phone and most camera photos while staying below Pillow's own
 # decompression-bomb warning (about 89 MP), which stays switched on as a second line.
 DEFAULT_MAX_PIXELS = 64_000_000
+# The most memory one picture may take to be decoded and turned into RGB, estimated from its
+# header before anything is decoded (vqa_core.decode_memory). 512 MiB admits every ordinary
+# photo and screenshot, with the estimates: a 12-48 MP phone JPEG 21-23 MiB (its draft size),
+# up to 297 MiB if progressive (libjpeg then keeps every DCT coefficient); a 48 MP HEIC
+# 478 MiB; a 4K or 8K RGBA screenshot 83 or 273 MiB; a 64 MP PNG, RGB or RGBA, 8 or 16 bits,
+# 508 MiB (measured: 290 and 494). It refuses what costs more at the same pixel count: WebP,
+# AVIF or JPEG 2000 past 20-30 MP, 32-bit TIFFs, a 16-bit TIFF in one strip (997 MiB at
+# 8000x8000). Figures: docs/performance.md, "Decoding within a memory bound".
+DEFAULT_MAX_DECODE_BYTES = 512 * 1024**2
+# All decodes in the process together: two pictures at the bound at once, so that uploads
+# from several visitors cannot add up, on an 8 GB machine whose models take 3.8 GB. A decode
+# that finds no room waits up to DECODE_WAIT_S (one at the bound takes 2-3 s on two cores),
+# then the visitor is asked to try again.
+DECODE_BUDGET_BYTES = 2 * DEFAULT_MAX_DECODE_BYTES
+DECODE_WAIT_S = 10.0
+DECODE_BUDGET = DecodeBudget(DECODE_BUDGET_BYTES, DECODE_WAIT_S)
+# From this estimate up, a decode hands the memory it freed back to the system as it ends.
+_TRIM_ABOVE_BYTES = 48 * 1024**2
 # Neither model looks at more than 640 px (ViLT) or 224 px (BLIP-2) per side, so decoding a
 # 12 MP photo at full size only costs time; 1280 keeps normal-size images untouched.
 DEFAULT_MAX_SIDE = 1280
@@ -109,23 +136,54 @@ def _open(source: ImageSource) -> Image.Image:
         raise ImageInputError(f"The image could not be read: {err}.") from err
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
-        return image
+_WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+_WITH_ALPHA = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def _narrow(image: Image.Image) -> Image.Image:
+    """Wide grey stretched to 8 bits, palettes expanded: a mode :func:`_flatten` can take.
+
+    Each step returns a new picture and keeps no other, so the caller's reassignment frees the
+    one before: that, and no copy where none is needed, is what keeps the peak near the
+    decoded picture plus its RGB version (decode_memory's figures)."""
     if image.mode == "P":
         # Paletted images may carry transparency in their info; RGBA exposes it as alpha.
-        image = image.convert("RGBA")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return image.convert("RGBA" if image.has_transparency_data else "RGB")
+    if image.mode in _WIDE_GREY:
         # 16/32-bit and float grey: stretch to 8 bits, else nearly everything clips to white.
         lo, hi = image.getextrema()
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        image = image.convert("F").point(lambda v: (v - lo) * scale).convert("L")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
+        # I;16 takes the stretch in its own mode (the same bytes as through F, checked for
+        # every value), at half the memory; 32-bit integers would round differently.
+        wide = image if image.mode in ("I;16", "F") else image.convert("F")
+        stretched = wide.point(lambda v: (v - lo) * scale)
+        del wide  # a 32-bit copy, if one was made: not needed while the 8-bit one is
+        return stretched.convert("L")
+    return image
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency composited onto white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in _WITH_ALPHA:
+        # Pasting RGBA and LA onto RGB reads their alpha directly; the premultiplied modes
+        # and PA are made plain RGBA first.
+        rgba = image if image.mode in ("RGBA", "LA") else image.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, _BACKGROUND)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        canvas.paste(rgba, mask=rgba)
         return canvas
     return image.convert("RGB")
+
+
+def _upright(image: Image.Image, owned: bool) -> Image.Image:
+    """``image`` turned as its EXIF orientation says, copied only when it must turn."""
+    if owned:
+        ImageOps.exif_transpose(image, in_place=True)
+        return image
+    if image.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9):
+        return ImageOps.exif_transpose(image)
+    return image
 
 
 def _pad_extreme_aspect(image: Image.Image, max_ratio: float) -> Image.Image:
@@ -149,9 +207,13 @@ def _jpeg_draft_size(width: int, height: int) -> tuple[int, int]:
 
 
 def _decode(
-    source: ImageSource, max_pixels: int, max_side: int | None
+    source: ImageSource, max_pixels: int, max_side: int | None, max_decode_bytes: int
 ) -> tuple[Image.Image, tuple[int, int]]:
-    """The upright RGB picture before any padding, and the file's own (width, height)."""
+    """The upright RGB picture before any padding, and the file's own (width, height).
+
+    The picture is priced from its header first: refused above ``max_decode_bytes``, and
+    decoded only once :data:`DECODE_BUDGET` has room for it beside the decodes under way.
+    """
     image = _open(source)
     width, height = image.size
     if width < 1 or height < 1:
@@ -161,6 +223,7 @@ def _decode(
             f"The image is {width}x{height} ({width * height / 1e6:.0f} megapixels); "
             f"the limit is {max_pixels / 1e6:.0f} megapixels. Please upload a smaller picture."
         )
+    decoded = image is source
     try:
         if getattr(image, "is_animated", False):
             image.seek(0)
@@ -168,19 +231,43 @@ def _decode(
             # Decode straight from the DCT at reduced scale: far cheaper than decoding every
             # pixel and resizing afterwards.
             image.draft("RGB", _jpeg_draft_size(width, height))
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
-        image = _to_rgb(image)
-    except ImageInputError:
-        raise
+        estimate = estimate_decode_bytes(image, full_size=(width, height), max_side=max_side)
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageInputError(
             "The image file is damaged or incomplete and could not be decoded."
         ) from err
-    if max_side and max(image.size) > max_side:
-        image = image.copy()
-        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    return image, (width, height)
+    if estimate > max_decode_bytes:
+        raise ImageInputError(
+            f"The image is {width}x{height} and would need about {estimate / 1024**2:,.0f} MB "
+            f"of memory to read; the limit is {max_decode_bytes / 1024**2:,.0f} MB. Please "
+            "upload a smaller picture, or save it as a JPEG."
+        )
+    try:
+        with DECODE_BUDGET.reserve(estimate):
+            image.load()
+            image = _upright(image, owned=not decoded)
+            image = _narrow(image)
+            image = _flatten(image)
+            if max_side and max(image.size) > max_side:
+                if image is source:
+                    image = image.copy()  # never shrink the caller's own picture
+                image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+            picture = image
+    except DecodeBusyError as err:
+        raise ImageInputError(
+            "The server is busy reading other large pictures; please try again in a minute."
+        ) from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        # The traceback would keep the half-decoded picture alive until the caller lets go.
+        traceback.clear_frames(err.__traceback__)
+        raise ImageInputError(
+            "The image file is damaged or incomplete and could not be decoded."
+        ) from err
+    finally:
+        image = None  # the decoded file's pixels, unless they are the picture returned
+        if estimate > _TRIM_ABOVE_BYTES:
+            release_freed_memory()
+    return picture, (width, height)
 
 
 def load_image(
@@ -188,13 +275,16 @@ def load_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int | None = DEFAULT_MAX_SIDE,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
 ) -> Image.Image:
     """Return ``source`` as an upright RGB image ready for any processor.
 
     ``source`` is a PIL image, a path or the file's bytes (never a URL). Raises
-    :class:`ImageInputError` for anything that cannot be answered.
+    :class:`ImageInputError` for anything that cannot be answered: too many pixels, more than
+    ``max_decode_bytes`` of memory to decode (estimated from the header, before decoding), or
+    no room in the process's decode budget within :data:`DECODE_WAIT_S`.
     """
-    image, _ = _decode(source, max_pixels, max_side)
+    image, _ = _decode(source, max_pixels, max_side, max_decode_bytes)
     return _pad_extreme_aspect(image, MAX_ASPECT_RATIO)
 
 
@@ -211,6 +301,7 @@ def inspect_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int | None = DEFAULT_MAX_SIDE,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
     thresholds: QualityThresholds | None = None,
 ) -> InspectedImage:
     """:func:`load_image` plus its photo-quality cues (:func:`~vqa_core.quality.measure_quality`).
@@ -219,6 +310,6 @@ def inspect_image(
     picture, and "too small" on the file's own size, so neither the padding nor a JPEG draft
     changes them.
     """
-    image, original_size = _decode(source, max_pixels, max_side)
+    image, original_size = _decode(source, max_pixels, max_side, max_decode_bytes)
     quality = measure_quality(image, original_size=original_size, thresholds=thresholds)
     return InspectedImage(_pad_extreme_aspect(image, MAX_ASPECT_RATIO), quality)
