@@ -67,6 +67,13 @@ class AppSettings:
             "($VQA_QUANTIZATION)"
         ),
     )
+    compile: bool = field(
+        default=False,
+        metadata=_help(
+            "BLIP-2 decodes with a static KV cache, compiled on a GPU: faster answers after a "
+            "first one that waits for the compilation ($VQA_COMPILE)"
+        ),
+    )
     kiosk: bool = field(
         default=False,
         metadata=_help(
@@ -129,6 +136,7 @@ ENVIRONMENT = {
     "dtype": "VQA_DTYPE",
     "only": "VQA_ONLY",
     "quantization": "VQA_QUANTIZATION",
+    "compile": "VQA_COMPILE",
     "kiosk": "VQA_KIOSK",
     "accessible": "VQA_ACCESSIBLE",
     "examples": "VQA_EXAMPLES",
@@ -187,6 +195,7 @@ def load(settings: AppSettings) -> Services:
         dtype=settings.dtype,
         quantization=settings.quantization,
         only=settings.only,
+        blip2_static_cache=settings.compile,
     )
 
 
@@ -249,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             kiosk=settings.kiosk,
             accessible=settings.accessible,
             idle_reset_seconds=settings.idle_reset,
+            translates=translator is not None,
         ),
     )
 

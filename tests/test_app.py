@@ -348,7 +348,8 @@ def test_about_panel_names_models_and_demo(tiny_vilt):
         vilt_choice=ModelChoice("vilt", "/m/vilt-easyvqa", "demo preset", is_demo=True),
     )
     text = ui_about.about_markdown(services)
-    assert "/m/vilt-easyvqa" in text and "cpu / float32" in text
+    # Every visitor reads it: the model's folder by name, never where it lies on the server.
+    assert "vilt-easyvqa" in text and "/m/" not in text and "cpu / float32" in text
     assert "not loaded: missing" in text and "simple shapes" in text
 
 

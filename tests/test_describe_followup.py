@@ -302,3 +302,26 @@ def test_app_takes_the_examples_folder_and_the_auto_describe_opt_out(monkeypatch
     assert (args.auto_describe, args.examples) == (False, "/museum")
     args = vqa_app.parse_args([])
     assert args.auto_describe and args.examples is None
+
+
+def test_describe_with_the_demo_blip2_says_what_the_demo_can_do(easy_vqa_sample):
+    """The demo BLIP-2 never learned to caption: "gave no description" read as a fault."""
+    from types import SimpleNamespace
+
+    from ui.handlers import VQAHandlers
+    from vqa_core import Blip2Result, ModelChoice, Services
+
+    class Silent:
+        name = "blip2-easyvqa"
+
+        def describe_batch(self, images, **kwargs):
+            return [Blip2Result("", "", model=self.name) for _ in images]
+
+    def describe(is_demo: bool) -> str:
+        choice = ModelChoice("blip2", "blip2-easyvqa", "test", is_demo)
+        handlers = VQAHandlers(Services(blip2=Silent(), blip2_choice=choice))
+        request = SimpleNamespace(headers={"accept-language": "ar"}, session_hash="s")
+        return handlers.describing.describe_page(easy_vqa_sample[0][0], [], request)[2]
+
+    assert describe(True) == message("described_demo", "ar")
+    assert describe(False) == message("described_nothing", "ar")

@@ -286,7 +286,8 @@ def _raw_join_statuses(demo, picture: str, language: str = "en") -> list[tuple[i
         i for i, dep in enumerate(demo.config["dependencies"]) if dep.get("api_name") == "vilt"
     )
     payload = {
-        "data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, QUESTIONS[0], 3],
+        # The picture, the question, top-k and the page-language state (None from the API).
+        "data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, QUESTIONS[0], 3, None],
         "fn_index": fn_index,
         "session_hash": "hardeningprobe",
         "event_data": None,

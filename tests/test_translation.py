@@ -276,7 +276,7 @@ def test_an_arabic_question_reaches_both_models_in_english_once(
     if answer_in_arabic:
         assert answer_in_arabic.replace(" ", "") in blip2_arabic.replace("\\", "").replace(" ", "")
     # On an Arabic page the spoken line names ViLT's best answer in Arabic.
-    assert f"ViLT: {arabic_labels[0]}." in line
+    assert f"ViLT: {arabic_labels[0]}." in _unisolated(line)
 
 
 def test_agreement_still_compares_the_english_answers(translator, tiny_vilt, tiny_blip2):
@@ -291,7 +291,7 @@ def test_agreement_still_compares_the_english_answers(translator, tiny_vilt, tin
         _page("ar"),
     )
     # "أحمر" and "red" agree because "red" and "red" do, and the line says so in Arabic.
-    assert "ViLT: أحمر. BLIP-2: أحمر." in line and "متفقان" in line
+    assert "ViLT: أحمر. BLIP-2: أحمر." in _unisolated(line) and "متفقان" in line
     assert "1. أحمر (red, 90%)" in vilt_arabic and "أحمر" in blip2_arabic
     # On an English page the line keeps the English answers; the Arabic ones are shown.
     line, vilt_arabic, _, _, _ = handlers.lines.summarise(
@@ -399,3 +399,8 @@ def test_the_pair_is_planned_before_loading_and_skipped_when_it_cannot_fit(tiny_
     )
     assert translator is None and choice.enabled
     assert "Translation" in error and "--translation off" in error
+
+
+def _unisolated(text: str) -> str:
+    """An Arabic line without the marks that isolate English names and answers in it."""
+    return text.replace("\u2068", "").replace("\u2069", "")

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from vqa_core import Services
 from vqa_core.translation import Translator
 
 __all__ = ["about_markdown"]
+
+# An absolute path on the server (a model folder, a cache): shown by its last part only.
+_SERVER_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/`'\"()]+/)*([^\s/`'\"()]+)/?")
+
+
+def _without_server_paths(text: str) -> str:
+    """Every visitor reads the About panel: it names a model folder, never where it lies."""
+    return _SERVER_PATH.sub(lambda found: found.group(1), text)
 
 
 def about_markdown(services: Services, translator: Translator | None = None) -> str:
@@ -60,7 +70,7 @@ def about_markdown(services: Services, translator: Translator | None = None) -> 
         "blank, blurred or very small, and a sentence above the answers says so: both models "
         "answer such photos as confidently as good ones (docs/accessibility.md)."
     )
-    text = "\n".join(rows)
+    text = _without_server_paths("\n".join(rows))
     if services.uses_demo:
         text += (
             "\n\nThese are **small demo models trained here on simple shapes** (the easy-VQA "

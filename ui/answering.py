@@ -29,13 +29,22 @@ logger = logging.getLogger("vqa_app")
 DEFAULT_TOP_K = 5
 
 
-def prepare(images: Sequence[Any], questions: Sequence[str]) -> tuple[list, list[str | None]]:
+def language_at(languages: Sequence[str] | None, i: int) -> str:
+    """The page language of item ``i`` of a batch (API callers, without one: English)."""
+    if languages and i < len(languages) and languages[i]:
+        return str(languages[i])
+    return "en"
+
+
+def prepare(
+    images: Sequence[Any], questions: Sequence[str], languages: Sequence[str] | None = None
+) -> tuple[list, list[str | None]]:
     """Per item: (picture, question) or an error message, never an exception."""
     prepared, errors = [], []
-    for image, question in zip(images, questions):
+    for i, (image, question) in enumerate(zip(images, questions)):
         if image is None:
             prepared.append(None)
-            errors.append(message("no_image"))
+            errors.append(message("no_image", language_at(languages, i)))
             continue
         try:
             prepared.append((open_picture(image), clean_question(question)))
@@ -50,6 +59,7 @@ def route(
     prepared: tuple[list, list[str | None]],
     translator: Translator | None,
     known: Sequence[Any] | None = None,
+    languages: Sequence[str] | None = None,
 ) -> tuple[tuple[list, list[str | None]], list[QuestionRoute | None]]:
     """Put each prepared question the models cannot read into English, or set it aside.
 
@@ -85,7 +95,7 @@ def route(
             items[i] = (items[i][0], route.english)
         else:
             items[i] = None
-            errors[i] = message(f"{route.status}_status")
+            errors[i] = message(f"{route.status}_status", language_at(languages, i))
     return (items, errors), routes
 
 
@@ -120,21 +130,29 @@ class Answering:
         return labels, statuses
 
     def ask_vilt(
-        self, images: list, questions: list[str], top_ks: list[float]
+        self,
+        images: list,
+        questions: list[str],
+        top_ks: list[float],
+        languages: list[str] | None = None,
     ) -> tuple[list, list, list]:
-        """The page's ViLT step: also hands on how each question was routed (translated)."""
-        prepared, routes = route(prepare(images, questions), self.translator)
-        labels, statuses = self._vilt(images, questions, top_ks, prepared)
+        """The page's ViLT step: also hands on how each question was routed (translated).
+        ``languages`` is each visitor's page language, for the column's sentences."""
+        prepared, routes = route(
+            prepare(images, questions, languages), self.translator, languages=languages
+        )
+        labels, statuses = self._vilt(images, questions, top_ks, prepared, languages)
         return labels, statuses, [route_state(route) for route in routes]
 
-    def _vilt(self, images, questions, top_ks, prepared=None) -> tuple[list, list]:
+    def _vilt(self, images, questions, top_ks, prepared=None, languages=None) -> tuple[list, list]:
         count = len(images)
         services = self.services
         if services.vilt is None:
             reason = services.vilt_error or "it was not loaded"
             return [None] * count, [
-                warn(message("unavailable", model="ViLT", reason=reason))
-            ] * count
+                warn(message("unavailable", language_at(languages, i), model="ViLT", reason=reason))
+                for i in range(count)
+            ]
         prepared, errors = prepared or route(prepare(images, questions), self.translator)[0]
         labels: list = [None] * count
         statuses = [warn(e) if e else "" for e in errors]
@@ -149,13 +167,16 @@ class Answering:
             )
             for i, result in zip(ready, outcomes):
                 if isinstance(result, BaseException):
-                    statuses[i] = warn(
-                        message("failed", model="ViLT", reason=failure_reason(result))
-                    )
+                    reason = failure_reason(result)
+                    lang = language_at(languages, i)
+                    statuses[i] = warn(message("failed", lang, model="ViLT", reason=reason))
                     continue
                 labels[i] = label_value(result.answers[: int(top_ks[i] or DEFAULT_TOP_K)])
                 statuses[i] = format_timing(
-                    short_name(result.model), result.seconds, result.batch_size
+                    short_name(result.model),
+                    result.seconds,
+                    result.batch_size,
+                    language_at(languages, i),
                 )
         return labels, statuses
 
@@ -168,23 +189,37 @@ class Answering:
         beams: list[float],
         routes: list | None = None,
         conversations: list | None = None,
+        languages: list[str] | None = None,
     ) -> tuple[list, list]:
-        # On the page, ``routes`` is what the ViLT step did with each question, and
-        # ``conversations`` the earlier turns about the same picture (BLIP-2 reads them).
-        prepared, _ = route(prepare(images, questions), self.translator, routes)
+        # On the page, ``routes`` is what the ViLT step did with each question,
+        # ``conversations`` the earlier turns about the same picture (BLIP-2 reads them) and
+        # ``languages`` each visitor's page language.
+        prepared, _ = route(
+            prepare(images, questions, languages), self.translator, routes, languages
+        )
         histories = [blip2_history(c) for c in conversations] if conversations else None
-        return self._blip2(images, questions, max_new_tokens, beams, prepared, histories)
+        return self._blip2(images, questions, max_new_tokens, beams, prepared, histories, languages)
 
     def _blip2(
-        self, images, questions, max_new_tokens, beams, prepared=None, histories=None
+        self,
+        images,
+        questions,
+        max_new_tokens,
+        beams,
+        prepared=None,
+        histories=None,
+        languages=None,
     ) -> tuple[list, list]:
         count = len(images)
         services = self.services
         if services.blip2 is None:
             reason = services.blip2_error or "it was not loaded"
             return [""] * count, [
-                warn(message("unavailable", model="BLIP-2", reason=reason))
-            ] * count
+                warn(
+                    message("unavailable", language_at(languages, i), model="BLIP-2", reason=reason)
+                )
+                for i in range(count)
+            ]
         prepared, errors = prepared or route(prepare(images, questions), self.translator)[0]
         if not self.conversation.reads_history:
             histories = None
@@ -216,13 +251,16 @@ class Answering:
             )
             for i, result in zip(members, outcomes):
                 if isinstance(result, BaseException):
-                    statuses[i] = warn(
-                        message("failed", model="BLIP-2", reason=failure_reason(result))
-                    )
+                    reason = failure_reason(result)
+                    lang = language_at(languages, i)
+                    statuses[i] = warn(message("failed", lang, model="BLIP-2", reason=reason))
                     continue
                 answers[i] = result.answer
                 statuses[i] = format_timing(
-                    short_name(result.model), result.seconds, result.batch_size
+                    short_name(result.model),
+                    result.seconds,
+                    result.batch_size,
+                    language_at(languages, i),
                 )
         return answers, statuses
 

@@ -31,19 +31,21 @@ class Describing:
         captions, statuses = self._describe(images, max_new_tokens, beams)
         return captions, statuses, [self.photos.payload(image) for image in images]
 
-    def _describe(self, images, max_new_tokens, beams) -> tuple[list[str], list[str]]:
+    def _describe(
+        self, images, max_new_tokens, beams, lang: str = "en"
+    ) -> tuple[list[str], list[str]]:
         count = len(images)
         blip2 = self.services.blip2
         if blip2 is None:
             reason = self.services.blip2_error or "it was not loaded"
             return [""] * count, [
-                warn(message("unavailable", model="BLIP-2", reason=reason))
+                warn(message("unavailable", lang, model="BLIP-2", reason=reason))
             ] * count
         captions, statuses = [""] * count, [""] * count
         ready = []
         for i, image in enumerate(images):
             if image is None:
-                statuses[i] = warn(message("no_image"))
+                statuses[i] = warn(message("no_image", lang))
                 continue
             try:
                 ready.append((i, open_picture(image)))
@@ -54,7 +56,7 @@ class Describing:
         if not hasattr(blip2, "describe_batch"):
             reason = "this model server does not offer descriptions"
             for i, _ in ready:
-                statuses[i] = warn(message("failed", model="BLIP-2", reason=reason))
+                statuses[i] = warn(message("failed", lang, model="BLIP-2", reason=reason))
             return captions, statuses
         tokens = max(int(max_new_tokens[i] or DEFAULT_CAPTION_TOKENS) for i, _ in ready)
         num_beams = max(int(beams[i] or 1) for i, _ in ready)
@@ -66,10 +68,13 @@ class Describing:
         )
         for (i, _), result in zip(ready, outcomes):
             if isinstance(result, BaseException):
-                statuses[i] = warn(message("failed", model="BLIP-2", reason=failure_reason(result)))
+                reason = failure_reason(result)
+                statuses[i] = warn(message("failed", lang, model="BLIP-2", reason=reason))
                 continue
             captions[i] = result.answer
-            statuses[i] = format_timing(short_name(result.model), result.seconds, result.batch_size)
+            statuses[i] = format_timing(
+                short_name(result.model), result.seconds, result.batch_size, lang
+            )
         return captions, statuses
 
     def describe_page(self, image, conversation: list | None, request: gr.Request) -> tuple:
@@ -80,7 +85,7 @@ class Describing:
         ViLT's column is left alone: a question asked meanwhile keeps its answer there.
         """
         lang = language_of(request)
-        (caption,), (status,) = self._describe([image], [DEFAULT_CAPTION_TOKENS], [1])
+        (caption,), (status,) = self._describe([image], [DEFAULT_CAPTION_TOKENS], [1], lang)
         conversation = list(conversation or [])
         if caption:
             line = message("described", lang, caption=markdown_text(caption.rstrip(". ")))
@@ -88,7 +93,10 @@ class Describing:
         elif status.startswith("⚠"):
             line = status.removeprefix("⚠️ ")
         else:
-            line = message("described_nothing", lang)
+            # The demo BLIP-2 learned to answer questions about shapes, never to describe.
+            choice = self.services.blip2_choice
+            demo = choice is not None and choice.is_demo
+            line = message("described_demo" if demo else "described_nothing", lang)
         conversation = conversation[-MAX_CONVERSATION_ENTRIES:]
         quality = self.photos.sentence_for(image, lang)
         return (

@@ -23,6 +23,7 @@ __all__ = [
     "label_value",
     "markdown_text",
     "message",
+    "page_text",
     "page_translations",
     "pick_language",
     "summary_line",
@@ -32,6 +33,11 @@ __all__ = [
 MARKDOWN_SPECIAL = frozenset("\\`*_[]<>#|!~()&$")
 TEXT_DIR = Path(__file__).resolve().parent / "text"
 LANGUAGES = ("en", "ar")
+RIGHT_TO_LEFT = frozenset({"ar"})
+# Unicode's first-strong isolate and its end: a value set inside a right-to-left sentence
+# (an English answer, a model's name, a number) keeps its own direction and leaves the
+# sentence's order alone, in the page and when read aloud.
+ISOLATE, END_ISOLATE = "\u2068", "\u2069"
 
 
 @cache
@@ -43,6 +49,12 @@ def _language_file(lang: str) -> dict[str, dict[str, str]]:
 def page_translations() -> dict[str, dict[str, str]]:
     """The static labels of every language, as ``gr.I18n(**page_translations())`` takes them."""
     return {lang: dict(_language_file(lang)["page"]) for lang in LANGUAGES}
+
+
+def page_text(key: str, lang: str = "en") -> str:
+    """A static label of the page in ``lang`` (English where that language lacks it)."""
+    page = _language_file(lang if lang in LANGUAGES else "en")["page"]
+    return page.get(key) or _language_file("en")["page"][key]
 
 
 def gradio_labels(lang: str) -> dict[str, str]:
@@ -66,9 +78,15 @@ def pick_language(accept_language: str | None) -> str:
 
 
 def message(key: str, lang: str = "en", **values: object) -> str:
-    """Message ``key`` in ``lang`` (English where that language lacks it), filled in."""
+    """Message ``key`` in ``lang`` (English where that language lacks it), filled in.
+
+    In a right-to-left language each value is isolated, so "ViLT" or "red" inside an Arabic
+    sentence cannot reorder the words around it.
+    """
     table = _language_file(lang if lang in LANGUAGES else "en")["messages"]
     template = table.get(key) or _language_file("en")["messages"][key]
+    if lang in RIGHT_TO_LEFT:
+        values = {name: f"{ISOLATE}{value}{END_ISOLATE}" for name, value in values.items()}
     return template.format(**values)
 
 

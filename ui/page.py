@@ -28,8 +28,16 @@ from .intake import (
     install_picture_door,
     say_queue_full,
 )
-from .messages import LANGUAGES, gradio_labels, message, page_translations, pick_language
+from .messages import (
+    LANGUAGES,
+    gradio_labels,
+    message,
+    page_text,
+    page_translations,
+    pick_language,
+)
 from .sections import (
+    QUICK_QUESTIONS,
     about_section,
     answers_section,
     controls_section,
@@ -100,7 +108,7 @@ def build_demo(
         gr.Markdown(text("title"), elem_id="vqa-title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
-                inputs = inputs_section(text)
+                inputs = inputs_section(text, kiosk=kiosk)
             with gr.Column(scale=2, min_width=320, elem_id="vqa-answers"):
                 answers = answers_section(text, services)
                 controls = controls_section(text, accessible=accessible)
@@ -114,7 +122,7 @@ def build_demo(
             # The app's own files (the examples' copies) are never deleted by a reset.
             holds=PictureHolds(protected=lambda: kept_files(demo)),
         )
-        wire(page, handlers, max_batch_size=max_batch_size, auto_describe=auto_describe)
+        wire(demo, page, handlers, max_batch_size=max_batch_size, auto_describe=auto_describe)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     install_picture_door(demo, inputs.image)
     say_queue_full(demo, lambda request: message("queue_full", _request_language(request)))
@@ -139,7 +147,14 @@ def _request_language(request) -> str:
 
 def page_theme(*, kiosk: bool = False) -> gr.themes.Base:
     """Gradio's default look with AA contrast for the primary button and subdued text."""
-    theme = gr.themes.Default(primary_hue="indigo", text_size="lg" if kiosk else "md")
+    theme = gr.themes.Default(
+        primary_hue="indigo",
+        text_size="lg" if kiosk else "md",
+        # The system's own sans-serif: the semibold Source Sans Pro that Gradio ships holds
+        # only "A", "B" and space, so every bold A and B was drawn in another font.
+        font=("system-ui", "Noto Sans", "DejaVu Sans", "Noto Sans Arabic", "sans-serif"),
+        font_mono=("ui-monospace", "DejaVu Sans Mono", "monospace"),
+    )
     return theme.set(
         button_primary_background_fill="*primary_700",
         button_primary_background_fill_hover="*primary_800",
@@ -155,6 +170,7 @@ def launch_kwargs(
     kiosk: bool = False,
     accessible: bool = False,
     idle_reset_seconds: int = DEFAULT_IDLE_RESET_SECONDS,
+    translates: bool = False,
 ) -> dict[str, Any]:
     """Theme, CSS, JS, i18n and limits for ``demo.launch``."""
     options = {
@@ -169,6 +185,15 @@ def launch_kwargs(
         # What a screen reader calls the picture, and Gradio's own controls, per language.
         "pictureAlt": {lang: message("picture_alt", lang) for lang in LANGUAGES},
         "gradioLabels": {lang: gradio_labels(lang) for lang in LANGUAGES},
+        # Said once when a question is put to the models.
+        "busy": {lang: message("busy", lang) for lang in LANGUAGES},
+        # The kiosk's ready-made questions as each page shows them, and in English, which
+        # the models read (an Arabic one is asked in English unless translation is on).
+        "quickQuestions": {
+            lang: [page_text(f"quick_{n}", lang) for n in range(1, QUICK_QUESTIONS + 1)]
+            for lang in LANGUAGES
+        },
+        "translates": translates,
     }
     return {
         "theme": page_theme(kiosk=kiosk),

@@ -88,6 +88,8 @@ class SessionValues:
     # /ask's history and the photo-quality cue, for API users only.
     history_io: gr.JSON
     quality_io: gr.JSON
+    # The visitor's page language (from the browser), for the sentences of batched steps.
+    language: gr.State
 
 
 def lenient_image(image: gr.Image) -> gr.Image:
@@ -111,7 +113,11 @@ def lenient_image(image: gr.Image) -> gr.Image:
     return image
 
 
-def inputs_section(text: gr.I18n) -> Inputs:
+# The kiosk's ready-made questions (ui/text: quick_1 ...), one tap each.
+QUICK_QUESTIONS = 6
+
+
+def inputs_section(text: gr.I18n, *, kiosk: bool = False) -> Inputs:
     image = lenient_image(
         gr.Image(
             label=IMAGE_LABEL,
@@ -120,7 +126,9 @@ def inputs_section(text: gr.I18n) -> Inputs:
             # converts any other mode itself, dropping alpha (transparent turns black) and
             # clipping 16-bit grey, before vqa_core's intake could composite or stretch it.
             image_mode=None,
-            sources=["upload", "webcam", "clipboard"],
+            # A kiosk has no files of the visitor's: "upload" would open the file chooser
+            # on the kiosk PC's own disk. Its visitors use the camera and the examples.
+            sources=["webcam"] if kiosk else ["upload", "webcam", "clipboard"],
             # Gradio mirrors the photo it takes, not only the preview: the models would read
             # signs backwards and swap left and right.
             webcam_options=gr.WebcamOptions(mirror=False),
@@ -131,7 +139,8 @@ def inputs_section(text: gr.I18n) -> Inputs:
         )
     )
     question = gr.Textbox(
-        label=text("question"),
+        # A kiosk has no keyboard to press Enter on; its questions are tapped.
+        label=text("question_kiosk" if kiosk else "question"),
         placeholder=text("question_placeholder"),
         lines=1,
         max_lines=3,
@@ -143,11 +152,23 @@ def inputs_section(text: gr.I18n) -> Inputs:
     with gr.Accordion(text("advanced"), open=False, elem_id="vqa-advanced"):
         max_new_tokens = gr.Slider(1, 64, value=10, step=1, label=text("max_new_tokens"))
         beams = gr.Slider(1, 8, value=1, step=1, label=text("beams"))
+    if kiosk:
+        quick_questions_section(text)
     with gr.Row():
         ask = gr.Button(text("ask"), variant="primary", elem_id="vqa-ask", size="lg")
         describe = gr.Button(text("describe"), elem_id="vqa-describe", size="lg")
         reset = gr.Button(text("start_over"), variant="secondary", elem_id="vqa-reset", size="lg")
     return Inputs(image, question, top_k, max_new_tokens, beams, ask, describe, reset)
+
+
+def quick_questions_section(text: gr.I18n) -> None:
+    """Questions to tap, in the page's language: one tap puts it in the box and asks
+    (ui/static/page.js, ``vqaQuickAsk``), so a kiosk without a keyboard can ask."""
+    with gr.Row(elem_id="vqa-quick-questions"):
+        for number in range(1, QUICK_QUESTIONS + 1):
+            gr.Button(text(f"quick_{number}"), elem_id=f"vqa-quick-{number}").click(
+                None, None, None, js=f"() => window.vqaQuickAsk && window.vqaQuickAsk({number})"
+            )
 
 
 def answers_section(text: gr.I18n, services: Services) -> Answers:
@@ -223,4 +244,5 @@ def session_values() -> SessionValues:
         conversation=gr.State([]),
         history_io=gr.JSON(visible=False),
         quality_io=gr.JSON(visible=False),
+        language=gr.State("en"),
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from .events import language_of
 from .handlers import VQAHandlers
 from .sections import Answers, Controls, Inputs, SessionValues
 
@@ -37,7 +38,22 @@ class Page:
     session: SessionValues
 
 
-def wire(page: Page, handlers: VQAHandlers, *, max_batch_size: int, auto_describe: bool) -> None:
+def wire(
+    demo: gr.Blocks,
+    page: Page,
+    handlers: VQAHandlers,
+    *,
+    max_batch_size: int,
+    auto_describe: bool,
+) -> None:
+    # Each visitor's page language, once, for the sentences the batched steps write.
+    demo.load(
+        language_of,
+        outputs=[page.session.language],
+        api_name="page_language",
+        api_visibility="undocumented",
+        queue=False,
+    )
     batch = {"batch": True, "max_batch_size": max_batch_size}
     _wire_asking(page, handlers, batch)
     arrival = _wire_picture(page, handlers)
@@ -51,8 +67,18 @@ def _wire_asking(page: Page, handlers: VQAHandlers, batch: dict) -> None:
     inputs, answers, session = page.inputs, page.answers, page.session
     # Clear the previous answers in the browser first, so BLIP-2's column and the agreement
     # line never show the last question's answers next to ViLT's new ones.
+    triggers = [inputs.ask.click, inputs.question.submit]
+    # Ask waits for its answer: repeated taps would queue repeated runs.
+    gr.on(
+        triggers=triggers,
+        fn=_busy,
+        outputs=[inputs.ask],
+        api_name="ask_busy",
+        api_visibility="undocumented",
+        queue=False,
+    )
     cleared = gr.on(
-        triggers=[inputs.ask.click, inputs.question.submit],
+        triggers=triggers,
         fn=None,
         outputs=[
             answers.vilt_status,
@@ -62,12 +88,13 @@ def _wire_asking(page: Page, handlers: VQAHandlers, batch: dict) -> None:
             answers.vilt_translation,
             answers.blip2_translation,
         ],
-        js="() => ['', '', '', '', '', '']",
+        # The busy sentence is said once; on a phone the answers come into view.
+        js="() => { if (window.vqaAsking) window.vqaAsking(); return ['', '', '', '', '', '']; }",
         queue=False,
     )
     vilt_answered = cleared.then(
         fn=handlers.answering.ask_vilt,
-        inputs=[inputs.image, inputs.question, inputs.top_k],
+        inputs=[inputs.image, inputs.question, inputs.top_k, session.language],
         outputs=[answers.vilt_label, answers.vilt_status, session.question_route],
         api_name="vilt",
         **batch,
@@ -81,6 +108,7 @@ def _wire_asking(page: Page, handlers: VQAHandlers, batch: dict) -> None:
             inputs.beams,
             session.question_route,
             session.conversation,
+            session.language,
         ],
         outputs=[answers.blip2_answer, answers.blip2_status],
         api_name="blip2",
@@ -121,6 +149,22 @@ def _wire_asking(page: Page, handlers: VQAHandlers, batch: dict) -> None:
         api_visibility="undocumented",
         queue=False,
     ).then(None, [page.controls.auto_read], None, js=SPEAK_IF_ON)
+    # Whatever happened on the way (.then runs after a failure too), Ask works again.
+    blip2_answered.then(
+        _ready,
+        outputs=[inputs.ask],
+        api_name="ask_ready",
+        api_visibility="undocumented",
+        queue=False,
+    )
+
+
+def _busy() -> gr.Button:
+    return gr.Button(interactive=False)
+
+
+def _ready() -> gr.Button:
+    return gr.Button(interactive=True)
 
 
 def _describe_outputs(page: Page) -> list:

@@ -121,6 +121,7 @@ def serve():
             kiosk=options.get("kiosk", False),
             accessible=options.get("accessible", False),
             idle_reset_seconds=options.get("idle_reset_seconds", 90),
+            translates=options.get("translator") is not None,
         )
         demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch)
         started.append(demo)

@@ -1,6 +1,6 @@
 // The page script. Gradio runs it once when the page loads; ui/page.py calls it with the
-// app's options ({kiosk, accessible, idleResetSeconds, noVoice}). It marks the answer line,
-// the photo-quality sentence and the conversation as live regions, switches high contrast,
+// app's options ({kiosk, accessible, idleResetSeconds, noVoice, busy, ...}). It announces the
+// finished photo-quality sentence and answer line once each, switches high contrast,
 // reads answers aloud with the browser's speech synthesis in a voice for the page's language,
 // sets the page direction for Arabic, and in kiosk mode resets the page after idle time.
 (options) => {
@@ -15,23 +15,60 @@
     watcher.observe(document.body, { childList: true, subtree: true });
   };
 
-  // Answers are announced when they change; the agreement line holds both answers.
-  whenPresent("vqa-agreement", (el) => {
-    el.setAttribute("aria-live", "polite");
-    el.setAttribute("role", "status");
-    el.setAttribute("aria-atomic", "true");
+  // One announcer says what a visitor must hear, once it is finished: the photo-quality
+  // sentence when a picture arrives, then the answer line (which holds both answers). Gradio
+  // puts a progress timer inside its outputs while they work; marking those outputs as live
+  // regions made a screen reader hear every tick ("0.1s", "0.2s", ...).
+  const announcer = document.createElement("div");
+  announcer.id = "vqa-announcer";
+  announcer.className = "vqa-announcer";
+  announcer.setAttribute("role", "status");
+  announcer.setAttribute("aria-live", "polite");
+  announcer.setAttribute("aria-atomic", "true");
+  document.body.appendChild(announcer);
+  window.vqaAnnouncements = 0;
+  window.vqaAnnounce = (text) => {
+    if (!text || announcer.textContent === text) return;
+    announcer.textContent = text;
+    window.vqaAnnouncements += 1;
+  };
+  const finishedText = (el) => {
+    if (!el || el.querySelector(".pending, .progress-text, .eta-bar") || el.closest(".pending")) return "";
+    const copy = el.cloneNode(true);
+    for (const part of copy.querySelectorAll(".progress-text, .meta-text, .meta-text-center, .timer, .eta-bar, [aria-hidden=true]")) part.remove();
+    return copy.innerText.trim();
+  };
+  const announced = {};
+  const watchFinished = (id) => whenPresent(id, (el) => {
+    let quiet = null;
+    new MutationObserver(() => {
+      if (quiet) clearTimeout(quiet);
+      // Announce only once the text has stopped changing.
+      quiet = setTimeout(() => {
+        const text = finishedText(el);
+        if (text && text !== announced[id]) window.vqaAnnounce(text);
+        announced[id] = text;
+      }, 400);
+    }).observe(el, { childList: true, subtree: true, characterData: true });
   });
-  // The photo-quality sentence is announced when a picture arrives, before any answer.
-  whenPresent("vqa-quality", (el) => {
-    el.setAttribute("aria-live", "polite");
-    el.setAttribute("role", "status");
-    el.setAttribute("aria-atomic", "true");
-  });
-  // The conversation is a log: each new turn is announced, and the list reads in order.
+  watchFinished("vqa-quality");
+  watchFinished("vqa-agreement");
+  // The conversation reads in order as a list; it is not announced on its own (the answer
+  // line already says the newest turn).
   whenPresent("vqa-conversation", (el) => {
     el.setAttribute("role", "log");
-    el.setAttribute("aria-live", "polite");
+    el.setAttribute("aria-live", "off");
   });
+  // While the models work: a busy sentence, announced once, and on a narrow screen the
+  // answers brought into view (they sit far below the question on a phone).
+  window.vqaAsking = () => {
+    const busy = (options.busy || {})[pageBase()] || (options.busy || {}).en || "";
+    window.vqaAnnounce(busy);
+    if (window.innerWidth < 768) {
+      const answers = byId("vqa-answers");
+      if (answers) answers.scrollIntoView({ block: "start" });
+    }
+  };
 
   // Arabic (and other right-to-left locales Gradio may gain) read right to left.
   const lang = (navigator.language || "en").toLowerCase();
@@ -67,6 +104,18 @@
     // Gradio's placeholder for an empty answer is a plain div with a label ("Empty value"):
     // a label no role allows (axe: aria-prohibited-attr), on nothing worth announcing.
     for (const el of app.querySelectorAll("div.empty[aria-label]:not([role])")) el.removeAttribute("aria-label");
+    // Gradio's timers and progress text change every tenth of a second: not for the ear.
+    for (const el of app.querySelectorAll(".progress-text, .meta-text, .meta-text-center, .timer, .eta-bar")) {
+      if (el.getAttribute("aria-hidden") !== "true") el.setAttribute("aria-hidden", "true");
+    }
+    // Gradio marks its blocks left to right, which overrode the Arabic page's direction:
+    // inside every block the page's own direction wins (English words in it keep their
+    // order by the bidirectional algorithm, and the messages isolate them).
+    if (document.documentElement.dir === "rtl") {
+      for (const el of app.querySelectorAll("[dir=ltr], textarea:not([dir]), input:not([dir])")) {
+        el.setAttribute("dir", "rtl");
+      }
+    }
     for (const svg of app.querySelectorAll("svg:not([aria-hidden])")) {
       if (!svg.getAttribute("aria-label") && !svg.querySelector("title")) svg.setAttribute("aria-hidden", "true");
     }
@@ -80,8 +129,23 @@
     if (relabelQueued) return;
     relabelQueued = true;
     requestAnimationFrame(() => { relabelQueued = false; relabel(); });
-  }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label", "src"] });
+  }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label", "src", "dir"] });
   relabel();
+
+  // The kiosk's ready-made questions: one tap puts it in the box and asks. The models read
+  // English, so on a page in another language without translation the English one is asked.
+  window.vqaQuickAsk = (number) => {
+    const base = pageBase();
+    const questions = options.quickQuestions || {};
+    const shown = (questions[base] || [])[number - 1];
+    const english = (questions.en || [])[number - 1];
+    const question = base === "en" || options.translates ? shown || english : english;
+    const box = document.querySelector("#vqa-question textarea");
+    if (!box || !question) return;
+    box.value = question;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    setTimeout(() => { const button = byId("vqa-ask"); if (button) button.click(); }, 100);
+  };
 
   window.vqaSetAccessible = (on) => {
     document.body.classList.toggle("vqa-accessible", !!on);
