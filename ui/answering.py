@@ -17,9 +17,9 @@ from vqa_core.translation import QuestionRoute, Translator, route_questions
 
 from .agreement_line import AgreementLine
 from .conversation import MAX_CONVERSATION_ENTRIES, Conversation, blip2_history
-from .events import failure_reason, per_item, short_name, takes, warn
+from .events import item_status, per_item, takes, warn
 from .intake import open_picture
-from .messages import format_timing, label_value, message
+from .messages import label_value, message
 from .photo_check import PhotoCheck
 
 __all__ = ["DEFAULT_TOP_K", "Answering"]
@@ -166,18 +166,9 @@ class Answering:
                 len(ready),
             )
             for i, result in zip(ready, outcomes):
-                if isinstance(result, BaseException):
-                    reason = failure_reason(result)
-                    lang = language_at(languages, i)
-                    statuses[i] = warn(message("failed", lang, model="ViLT", reason=reason))
-                    continue
-                labels[i] = label_value(result.answers[: int(top_ks[i] or DEFAULT_TOP_K)])
-                statuses[i] = format_timing(
-                    short_name(result.model),
-                    result.seconds,
-                    result.batch_size,
-                    language_at(languages, i),
-                )
+                statuses[i] = item_status(result, "ViLT", language_at(languages, i))
+                if not isinstance(result, BaseException):
+                    labels[i] = label_value(result.answers[: int(top_ks[i] or DEFAULT_TOP_K)])
         return labels, statuses
 
     # BLIP-2 ----------------------------------------------------------------------------
@@ -250,18 +241,9 @@ class Answering:
                 len(members),
             )
             for i, result in zip(members, outcomes):
-                if isinstance(result, BaseException):
-                    reason = failure_reason(result)
-                    lang = language_at(languages, i)
-                    statuses[i] = warn(message("failed", lang, model="BLIP-2", reason=reason))
-                    continue
-                answers[i] = result.answer
-                statuses[i] = format_timing(
-                    short_name(result.model),
-                    result.seconds,
-                    result.batch_size,
-                    language_at(languages, i),
-                )
+                statuses[i] = item_status(result, "BLIP-2", language_at(languages, i))
+                if not isinstance(result, BaseException):
+                    answers[i] = result.answer
         return answers, statuses
 
     # Both, for API users ---------------------------------------------------------------

@@ -8,9 +8,9 @@ from vqa_core import Services, VQAError
 from vqa_core.blip2 import DEFAULT_CAPTION_TOKENS
 
 from .conversation import MAX_CONVERSATION_ENTRIES, render_conversation
-from .events import failure_reason, language_of, per_item, short_name, warn
+from .events import item_status, language_of, per_item, warn
 from .intake import open_picture
-from .messages import format_timing, markdown_text, message
+from .messages import markdown_text, message
 from .photo_check import PhotoCheck
 
 __all__ = ["Describing"]
@@ -67,14 +67,9 @@ class Describing:
             len(ready),
         )
         for (i, _), result in zip(ready, outcomes):
-            if isinstance(result, BaseException):
-                reason = failure_reason(result)
-                statuses[i] = warn(message("failed", lang, model="BLIP-2", reason=reason))
-                continue
-            captions[i] = result.answer
-            statuses[i] = format_timing(
-                short_name(result.model), result.seconds, result.batch_size, lang
-            )
+            statuses[i] = item_status(result, "BLIP-2", lang)
+            if not isinstance(result, BaseException):
+                captions[i] = result.answer
         return captions, statuses
 
     def describe_page(self, image, conversation: list | None, request: gr.Request) -> tuple:

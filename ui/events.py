@@ -12,11 +12,12 @@ import gradio as gr
 
 from vqa_core import PartialBatchError, VQAError
 
-from .messages import markdown_text, pick_language
+from .messages import format_timing, markdown_text, message, pick_language
 
 __all__ = [
     "best_label",
     "failure_reason",
+    "item_status",
     "label_answers",
     "language_of",
     "per_item",
@@ -108,3 +109,10 @@ def best_label(label: Any) -> str:
     """ViLT's best answer from a ``gr.Label`` value (as the page hands it back) or a dict."""
     answers = label_answers(label)
     return answers[0][0] if answers else ""
+
+
+def item_status(outcome: Any, model: str, lang: str = "en") -> str:
+    """A column's status for one item of a batch: its timing line, or why it failed."""
+    if isinstance(outcome, BaseException):
+        return warn(message("failed", lang, model=model, reason=failure_reason(outcome)))
+    return format_timing(short_name(outcome.model), outcome.seconds, outcome.batch_size, lang)
