@@ -97,6 +97,11 @@ class Blip2Answerer:
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
     # "" is BLIP-2's captioning start: the image and the start token, no text.
     caption_prompt: str = ""
+    # transformers' static KV cache; on a GPU generate() then compiles the decoding step.
+    # Off by default: measured on an H200, 0.096 s per 10-token answer against eager fp16's
+    # 0.131 s, but the first answer waited 24 s for the compilation (and a new batch size or
+    # prompt length may compile again).
+    static_cache: bool = False
 
     def __post_init__(self) -> None:
         format_prompt(self.prompt_template, "")  # reject a template without {question} early
@@ -113,6 +118,7 @@ class Blip2Answerer:
         quantization: str = "none",
         prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
         placement: Placement | None = None,
+        static_cache: bool = False,
     ) -> Blip2Answerer:
         model, processor, placement = load_blip2(
             name_or_path,
@@ -122,7 +128,27 @@ class Blip2Answerer:
             device_map=device_map,
             quantization=quantization,
         )
-        return cls(model, processor, placement, str(name_or_path), prompt_template)
+        return cls(
+            model,
+            processor,
+            placement,
+            str(name_or_path),
+            prompt_template,
+            static_cache=static_cache,
+        )
+
+    @property
+    def pixel_dtype(self) -> torch.dtype:
+        """The type the pixels are cast to: that of the vision model's weights, which read them.
+
+        Not ``model.dtype`` (the first parameter's type): loaded in fp16, BLIP-2 keeps its
+        query tokens and Q-Former in fp32 (transformers' ``_keep_in_fp32_modules``), so
+        ``model.dtype`` says float32 while the vision model and the language model are fp16.
+        """
+        vision = getattr(self.model, "vision_model", None)
+        if vision is None:
+            return self.placement.dtype
+        return vision.embeddings.patch_embedding.weight.dtype
 
     @property
     def input_device(self) -> torch.device:
@@ -282,12 +308,14 @@ class Blip2Answerer:
                     images=pictures, text=prompts, padding=True, return_tensors="pt"
                 ).to(self.input_device)
                 prompt_length = inputs["input_ids"].shape[1]
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.pixel_dtype)
+            options = {"cache_implementation": "static"} if self.static_cache else {}
             generated = self.model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
                 num_beams=num_beams,
                 do_sample=False,
+                **options,
             )
             # The language model returns prompt + continuation; keep the continuation.
             new_tokens = generated[:, prompt_length:]

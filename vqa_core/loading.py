@@ -8,13 +8,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from ._runtime import load_errors
 from .fit import quantization_config
 from .int8_cpu import use_pytorch_int8_kernels
 from .memory import frees_returned_while_loading
 from .placement import Placement
 
-__all__ = ["load_pretrained"]
+__all__ = ["load_pretrained", "weights_dtype", "describe_loaded"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def load_pretrained(
     bitsandbytes model over the GPU and CPU; ``device_map`` overrides where it goes.
     ``check(model)`` raises ``ValueError`` for a checkpoint of the wrong kind.
     """
-    config = quantization_config(quantization, placement.dtype)
+    config = quantization_config(quantization, placement.dtype, placement.device)
     kwargs: dict = {"dtype": placement.dtype}
     if config is not None:
         kwargs["quantization_config"] = config
@@ -60,6 +62,59 @@ def load_pretrained(
     if config is not None:
         use_pytorch_int8_kernels(model)  # it takes only torchao int8 layers on the CPU
     model.eval()
-    where = placement.describe() + (f" ({quantization})" if config is not None else "")
-    logger.info("%s %s loaded on %s", title, name_or_path, where)
+    loaded = weights_dtype(model)
+    if loaded != placement.dtype:
+        logger.warning(
+            "%s holds its weights in %s although %s was planned",
+            title,
+            str(loaded).removeprefix("torch."),
+            placement.dtype_name,
+        )
+    logger.info(
+        "%s %s loaded on %s", title, name_or_path, describe_loaded(model, placement, quantization)
+    )
     return model, processor
+
+
+def weights_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The float type most of ``model``'s weights are held in: the precision it was loaded in.
+
+    Not ``model.dtype``, which is its first parameter's type: BLIP-2 loaded in fp16 keeps its
+    query tokens and Q-Former in fp32 (transformers' ``_keep_in_fp32_modules``), so
+    ``model.dtype`` says float32 while the vision and language models, nearly all of its
+    weights, are fp16. torchao's int8 weights count in the float type they compute in.
+    """
+    counts: dict[torch.dtype, int] = {}
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            counts[parameter.dtype] = counts.get(parameter.dtype, 0) + parameter.numel()
+    return max(counts, key=counts.__getitem__) if counts else torch.float32
+
+
+def _kept_in_fp32(model: torch.nn.Module, loaded: torch.dtype) -> list[str]:
+    """The model's ``_keep_in_fp32_modules`` that really are fp32 while the rest is not."""
+    if loaded == torch.float32:
+        return []
+    keep = set(getattr(model, "_keep_in_fp32_modules", None) or ())
+    keep |= set(getattr(model, "_keep_in_fp32_modules_strict", None) or ())
+    kept = set()
+    for name, parameter in model.named_parameters():
+        for key in keep:
+            if f".{key}." in f".{name}." and parameter.dtype == torch.float32:
+                kept.add(key)
+    return sorted(kept)
+
+
+def describe_loaded(
+    model: torch.nn.Module, placement: Placement, quantization: str = "none"
+) -> str:
+    """``cuda / float16 (qformer, query_tokens kept in float32)``: what was loaded, from the
+    weights themselves; ``quantization`` is added when the weights were quantized."""
+    loaded = weights_dtype(model)
+    where = f"{placement.device.type} / {str(loaded).removeprefix('torch.')}"
+    if quantization != "none":
+        where += f" ({quantization})"
+    kept = _kept_in_fp32(model, loaded)
+    if kept:
+        where += f" ({', '.join(kept)} kept in float32)"
+    return where

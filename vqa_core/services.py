@@ -97,15 +97,18 @@ def load_services(
     quantization: str = "auto",
     blip2_device_map: str | None = None,
     blip2_quantization: str | None = None,
+    blip2_static_cache: bool = False,
     memory: Callable[[], MemoryReport] = read_memory,
 ) -> Services:
     """Resolve, plan and load the requested models; failures are recorded, not raised.
 
     ``only`` is ``"vilt"`` or ``"blip2"`` to load just one. ``quantization`` applies to both
     models (``auto`` lets the plan fall back to int8 when a float load would not fit);
-    ``blip2_quantization``, when given, overrides it for BLIP-2. ``memory`` reads what the
-    machine has (tests hand in fixed figures). Device and dtype errors (e.g. ``cuda``
-    without a GPU) are raised, since neither model could honour them.
+    ``blip2_quantization``, when given, overrides it for BLIP-2. ``blip2_static_cache`` has
+    BLIP-2 generate with transformers' static KV cache (compiled on a GPU; the first answer
+    waits for the compilation). ``memory`` reads what the machine has (tests hand in fixed
+    figures). Device and dtype errors (e.g. ``cuda`` without a GPU) are raised, since
+    neither model could honour them.
     """
     from .placement import resolve_placement
 
@@ -149,6 +152,7 @@ def load_services(
                     placement=plan.placement,
                     device_map=plan.device_map,
                     quantization=plan.quantization,
+                    static_cache=blip2_static_cache,
                 )
         except VQAError as err:
             setattr(services, f"{kind}_error", str(err))
