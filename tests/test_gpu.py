@@ -119,7 +119,6 @@ def test_blip2_fp16_answers_like_fp32_on_easy_vqa(easy_vqa_slice):
 
 
 def test_int8_on_the_gpu_is_weight_only_and_answers():
-    pytest.importorskip("torchao")
     blip2 = Blip2Answerer.from_pretrained(
         str(DEMO_CHECKPOINTS["blip2"]), device="cuda", quantization="int8"
     )
