@@ -18,22 +18,11 @@ import pytest
 import torch
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--real-checkpoints",
-        action="store_true",
-        help="also run tests that load the real hub checkpoints (needs network or a cache)",
-    )
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
-    skip_real = pytest.mark.skip(reason="opt in with --real-checkpoints")
     for item in items:
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
-        if "real_checkpoints" in item.keywords and not config.getoption("--real-checkpoints"):
-            item.add_marker(skip_real)
 
 
 @pytest.fixture(scope="session")
