@@ -223,3 +223,32 @@ def test_bold_text_is_one_font_and_accessible_answers_are_large(browser, serve, 
     page.close()
     assert all("Source Sans" not in font and "monospace" not in font for font in fonts), fonts
     assert sizes and min(sizes) >= 20, sizes
+
+
+def test_the_arabic_page_names_and_tooltips_are_arabic(browser, serve, both, sample):
+    """Tooltips ("Fullscreen", "Remove Image"), the examples' headers and Gradio's names
+    were left in English on the Arabic page."""
+    from ui.messages import gradio_labels
+
+    english = {name.strip() for name in gradio_labels("ar")}
+    url, _ = serve(both)
+    page = open_at(browser, url, width=1280, height=900, locale="ar-EG")
+    upload_and_ask_by_tapping(page, *sample)
+    page.wait_for_timeout(500)
+    shown = page.evaluate(
+        """() => {
+            const app = document.querySelector('.gradio-container');
+            return [
+                ...[...app.querySelectorAll('[title]')].map((el) => el.getAttribute('title')),
+                ...[...app.querySelectorAll('[aria-label]')].map((el) => el.getAttribute('aria-label')),
+                ...[...app.querySelectorAll('#vqa-examples th')].map((el) => el.textContent.trim()),
+            ];
+        }"""
+    )
+    headers = page.evaluate(
+        "() => [...document.querySelectorAll('#vqa-examples th')].map((el) => el.textContent.trim())"
+    )
+    page.close()
+    left = [text for text in shown if text and text.strip() in english]
+    assert left == [], left
+    assert headers and "Image" not in headers and "Question" not in headers, headers

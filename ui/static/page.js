@@ -87,11 +87,24 @@
     const names = (options.gradioLabels || {})[base] || {};
     const prefixes = Object.keys(names).filter((key) => key.endsWith(" "));
     const app = document.querySelector(".gradio-container") || document.body;
-    for (const el of app.querySelectorAll("[aria-label]")) {
-      const name = el.getAttribute("aria-label");
-      if (names[name]) { el.setAttribute("aria-label", names[name]); continue; }
-      const prefix = prefixes.find((p) => name.startsWith(p));
-      if (prefix) el.setAttribute("aria-label", names[prefix] + name.slice(prefix.length));
+    // Names and tooltips alike: a sighted visitor reads the tooltip a screen reader hears.
+    for (const attribute of ["aria-label", "title"]) {
+      for (const el of app.querySelectorAll(`[${attribute}]`)) {
+        const name = el.getAttribute(attribute);
+        if (names[name]) { el.setAttribute(attribute, names[name]); continue; }
+        const prefix = prefixes.find((p) => name.startsWith(p));
+        if (prefix) el.setAttribute(attribute, names[prefix] + name.slice(prefix.length));
+      }
+    }
+    // The examples table's headers are plain text in Gradio (ui/sections.py).
+    for (const cell of app.querySelectorAll("#vqa-examples th")) {
+      const shown = cell.textContent.trim();
+      if (names[shown]) {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          if (node.textContent.trim() === shown) node.textContent = names[shown];
+        }
+      }
     }
     const imageLabel = names["Image (upload, camera or paste)"];
     if (imageLabel) {
@@ -129,7 +142,7 @@
     if (relabelQueued) return;
     relabelQueued = true;
     requestAnimationFrame(() => { relabelQueued = false; relabel(); });
-  }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label", "src", "dir"] });
+  }).observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label", "title", "src", "dir"] });
   relabel();
 
   // The kiosk's ready-made questions: one tap puts it in the box and asks. The models read
