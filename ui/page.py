@@ -106,6 +106,9 @@ def build_demo(
     ) as demo:
         text = page_i18n()
         gr.Markdown(text("title"), elem_id="vqa-title")
+        if kiosk:
+            # What happens to the picture, said before a visitor gives one.
+            gr.Markdown(text("privacy"), elem_id="vqa-privacy")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
                 inputs = inputs_section(text, kiosk=kiosk)
@@ -194,6 +197,14 @@ def launch_kwargs(
             for lang in LANGUAGES
         },
         "translates": translates,
+        # The kiosk's warning before its idle reset ({seconds} is filled in by the script).
+        "stillThere": {
+            lang: {
+                "text": message("still_there", lang, seconds="{seconds}"),
+                "keep": message("keep_visit", lang),
+            }
+            for lang in LANGUAGES
+        },
     }
     return {
         "theme": page_theme(kiosk=kiosk),

@@ -61,9 +61,16 @@ def test_on_a_phone_every_control_is_44_px_and_the_answers_come_into_view(
     page.wait_for_timeout(300)
     targets = page.evaluate(INTERACTIVE)
     small = [t for t in targets if t["width"] < 44 or t["height"] < 44]
+    # The number box's frame grows with it (a 24 px frame clipped the "5" and its arrow).
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll('input[type=number]')].filter((input) =>
+            input.parentElement.getBoundingClientRect().height
+                < input.getBoundingClientRect().height).length"""
+    )
     page.screenshot(path=str(artifacts / "phone.png"), full_page=True)
     page.close()
     assert len(targets) >= 15 and small == [], small
+    assert clipped == 0
 
 
 def test_the_arabic_page_reads_right_to_left_in_every_block(browser, serve, both, sample):
@@ -252,3 +259,36 @@ def test_the_arabic_page_names_and_tooltips_are_arabic(browser, serve, both, sam
     left = [text for text in shown if text and text.strip() in english]
     assert left == [], left
     assert headers and "Image" not in headers and "Question" not in headers, headers
+
+
+def test_the_kiosk_warns_before_it_starts_over_and_one_touch_keeps_the_visit(
+    browser, serve, both, artifacts
+):
+    """WCAG 2.2.1: before the idle reset a warning, shown and announced, with time to keep
+    the visit (20 s, or half a shorter idle time: here 8 s, so 4 s)."""
+    from ui.messages import page_text
+
+    url, _ = serve(both, kiosk=True, idle_reset_seconds=8)
+    page = open_at(browser, url, width=1920, height=1080, touch=True)
+    assert page.inner_text("#vqa-privacy").strip() == page_text("privacy", "en")
+    page.locator("#vqa-examples tbody tr").first.click()
+    page.wait_for_selector("#vqa-image img", timeout=15_000)
+    page.wait_for_selector("#vqa-still-there:not([hidden])", timeout=12_000)
+    warning = page.inner_text("#vqa-still-there-text")
+    assert "4 seconds" in warning, warning
+    page.wait_for_function(
+        "(text) => document.getElementById('vqa-announcer').textContent === text",
+        arg=warning,
+        timeout=5_000,
+    )
+    page.screenshot(path=str(artifacts / "kiosk-still-there.png"))
+    page.locator("#vqa-keep-visit").tap()
+    assert page.locator("#vqa-still-there").is_hidden()
+    # Past the moment the visit would have ended: the picture is still there.
+    page.wait_for_timeout(5_000)
+    assert page.locator("#vqa-image img").count() == 1
+    # No touch at all: the warning comes back, then the page starts over.
+    page.wait_for_selector("#vqa-still-there:not([hidden])", timeout=12_000)
+    page.wait_for_function("() => !document.querySelector('#vqa-image img')", timeout=15_000)
+    assert page.locator("#vqa-still-there").is_hidden()
+    page.close()

@@ -221,9 +221,44 @@
     document.body.classList.add("vqa-kiosk");
     // Reset after idle seconds, but only if someone has touched the page since the last reset.
     let timer = null;
+    let warnTimer = null;
     let touched = false;
+    // Before the reset, a warning shown and spoken with time left to keep the visit (WCAG
+    // 2.2.1: at least 20 s, or half the idle time when that is shorter); one touch keeps it.
+    const warningSeconds = Math.min(20, options.idleResetSeconds / 2);
+    const warning = document.createElement("div");
+    warning.id = "vqa-still-there";
+    warning.setAttribute("role", "alertdialog");
+    warning.setAttribute("aria-labelledby", "vqa-still-there-text");
+    warning.hidden = true;
+    const warningText = document.createElement("p");
+    warningText.id = "vqa-still-there-text";
+    const keep = document.createElement("button");
+    keep.id = "vqa-keep-visit";
+    keep.type = "button";
+    warning.append(warningText, keep);
+    document.body.appendChild(warning);
+    const warn = () => {
+      warnTimer = null;
+      if (!touched) return;
+      const words = (options.stillThere || {})[pageBase()] || (options.stillThere || {}).en || {};
+      warningText.textContent = (words.text || "").replace("{seconds}", String(Math.round(warningSeconds)));
+      keep.textContent = words.keep || "";
+      warning.hidden = false;
+      keep.focus();
+      window.vqaAnnounce(warningText.textContent);
+      if ("speechSynthesis" in window) {
+        const utterance = new SpeechSynthesisUtterance(warningText.textContent);
+        utterance.lang = pageLanguage();
+        const voice = window.vqaPickVoice();
+        if (voice) utterance.voice = voice;
+        window.speechSynthesis.cancel();
+        window.speechSynthesis.speak(utterance);
+      }
+    };
     const reset = () => {
       timer = null;
+      warning.hidden = true;
       if (!touched) return;
       touched = false;
       window.vqaStopSpeaking();
@@ -238,7 +273,13 @@
     };
     const activity = () => {
       touched = true;
+      if (!warning.hidden) {
+        warning.hidden = true;
+        window.vqaStopSpeaking();
+      }
       if (timer) clearTimeout(timer);
+      if (warnTimer) clearTimeout(warnTimer);
+      warnTimer = setTimeout(warn, (options.idleResetSeconds - warningSeconds) * 1000);
       timer = setTimeout(reset, options.idleResetSeconds * 1000);
     };
     // A new answer arriving counts as activity for someone already using the page, so a
