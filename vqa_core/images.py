@@ -151,11 +151,21 @@ def _narrow(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if image.has_transparency_data else "RGB")
     if image.mode in _WIDE_GREY:
         # 16/32-bit and float grey: stretch to 8 bits, else nearly everything clips to white.
-        lo, hi = image.getextrema()
-        scale = 255.0 / (hi - lo) if hi > lo else 0.0
         # I;16 takes the stretch in its own mode (the same bytes as through F, checked for
-        # every value), at half the memory; 32-bit integers would round differently.
-        wide = image if image.mode in ("I;16", "F") else image.convert("F")
+        # every value), at half the memory; 32-bit integers would round differently, and
+        # I;16's other byte orders (whose extrema Pillow cannot read, and which it clips
+        # converting to I;16: 300 became 255) go through 32-bit integers first, that
+        # intermediate freed as soon as the float copy exists.
+        if image.mode in ("I;16", "F"):
+            wide = image
+        elif image.mode in ("I;16B", "I;16L", "I;16N"):
+            wide = image.convert("I").convert("F")
+        else:
+            wide = image.convert("F")
+        # Extrema read where they are exact: the integers themselves, or (16-bit values,
+        # exact in float) the float copy.
+        lo, hi = (image if image.mode in ("I", "I;16", "F") else wide).getextrema()
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
         stretched = wide.point(lambda v: (v - lo) * scale)
         del wide  # a 32-bit copy, if one was made: not needed while the 8-bit one is
         return stretched.convert("L")
@@ -169,7 +179,9 @@ def _flatten(image: Image.Image) -> Image.Image:
     if image.mode in _WITH_ALPHA:
         # Pasting RGBA and LA onto RGB reads their alpha directly; the premultiplied modes
         # and PA are made plain RGBA first.
-        rgba = image if image.mode in ("RGBA", "LA") else image.convert("RGBA")
+        # (Pillow converts premultiplied grey, La, only to plain LA.)
+        plain = {"RGBA": None, "LA": None, "La": "LA"}.get(image.mode, "RGBA")
+        rgba = image if plain is None else image.convert(plain)
         canvas = Image.new("RGB", rgba.size, _BACKGROUND)
         canvas.paste(rgba, mask=rgba)
         return canvas
