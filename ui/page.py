@@ -19,6 +19,7 @@ import gradio as gr
 from vqa_core import Services
 from vqa_core.translation import Translator
 
+from .events import language_of
 from .handlers import VQAHandlers
 from .intake import (
     MAX_FILE_SIZE,
@@ -34,7 +35,6 @@ from .messages import (
     message,
     page_text,
     page_translations,
-    pick_language,
 )
 from .sections import (
     QUICK_QUESTIONS,
@@ -128,7 +128,7 @@ def build_demo(
         wire(demo, page, handlers, max_batch_size=max_batch_size, auto_describe=auto_describe)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     install_picture_door(demo, inputs.image)
-    say_queue_full(demo, lambda request: message("queue_full", _request_language(request)))
+    say_queue_full(demo, lambda request: message("queue_full", language_of(request)))
     demo.vqa_options = {
         "kiosk": kiosk,
         "accessible": accessible,
@@ -142,10 +142,6 @@ def kept_files(demo: gr.Blocks) -> set[str]:
     return {
         str(path) for block in demo.blocks.values() for path in getattr(block, "keep_in_cache", ())
     }
-
-
-def _request_language(request) -> str:
-    return pick_language(request.headers.get("accept-language") if request else None)
 
 
 def page_theme(*, kiosk: bool = False) -> gr.themes.Base:
