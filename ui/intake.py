@@ -16,7 +16,6 @@ time, so a picture still being asked about is never swept from under its visitor
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -42,8 +41,6 @@ __all__ = [
     "open_picture",
     "say_queue_full",
 ]
-
-logger = logging.getLogger("vqa_app")
 
 # One size rule for every way a picture arrives: Gradio's upload route (max_file_size), a
 # data: URL inside the JSON, and a file named in the upload folder.
