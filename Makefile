@@ -13,11 +13,24 @@ INSTALLER ?= uv
 export GRADIO_ANALYTICS_ENABLED ?= False
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 
-.PHONY: install venv lock browser-deps run test test-gpu lint format ci bench browser-test
+.PHONY: install system-deps venv lock browser-deps run test test-gpu lint format ci bench browser-test
+
+## system-deps: the Debian packages the app reads pictures' text with (packages.txt, which a
+## Space installs the same way). Root or sudo installs them; without either, one sentence says
+## how, and everything else still installs: the app answers without them.
+SYSTEM_PACKAGES := $(shell grep -v '^\#' packages.txt 2>/dev/null)
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "Reading the text in a picture needs Tesseract with English and Arabic data ($$missing); install them with your system's package manager (https://tesseract-ocr.github.io/tessdoc/Installation.html). Everything else works without them."; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; \
+	else echo "Reading the text in a picture needs: sudo apt-get install$$missing  (everything else works without them)."; fi
 
 ## install: .venv with torch first (kept if already there, so a GPU build stays), then the
 ## exact versions of requirements-dev.lock (the app's requirements.txt plus tests and tools)
-install: $(PY)
+install: $(PY) system-deps
 	@$(PY) -c "import torch" 2>/dev/null \
 		|| $(PY) -m pip install -q "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 ifeq ($(INSTALLER),uv)
