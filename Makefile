@@ -60,11 +60,12 @@ lock: $(PY)
 		-c $(VENV)/torch-pin.txt --generate-hashes --no-emit-package torch \
 		--no-header -o requirements-dev.lock
 
-## browser-deps: Debian's Chromium and axe-core for the browser tests (never `playwright install`)
+## browser-deps: Debian's Chromium and axe-core for the browser tests (never `playwright install`),
+## and the DejaVu fonts the text-reading tests draw their signs with
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; } || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-dejavu-core; fi; }
 	@[ ! -f package.json ] || [ -f node_modules/axe-core/axe.min.js ] \
 		|| npm ci --no-audit --no-fund --silent
 
@@ -95,6 +96,14 @@ ci: install browser-deps lint test
 ## browser-test: the app in headless Chromium (Playwright + axe-core); part of `make test` too
 browser-test: browser-deps
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/browser tests/test_app.py
+
+.PHONY: mutation
+## mutation: mutmut on the core modules (answer_norm, metric, images, quality, fit), each
+## against its own test files, with the score per module (docs/testing.md); not part of
+## `make test`: it takes a long time. MUTATION_ARGS: module stems to run only those.
+MUTATION_ARGS ?=
+mutation: $(PY)
+	HF_HUB_OFFLINE=1 $(PY) tools/mutation.py $(MUTATION_ARGS)
 
 ## bench: every benchmark, CPU-sized (GPU when present); each prints ours vs plain side by side
 bench:

@@ -29,6 +29,7 @@ from ui import build_demo, launch_kwargs
 from ui.page import DEFAULT_IDLE_RESET_SECONDS, DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_SIZE
 from ui.zerogpu import ZeroGPU
 from vqa_core import Services, VQAError, load_services
+from vqa_core.ocr import tesseract_available
 from vqa_core.translation import load_translator
 
 
@@ -63,7 +64,8 @@ class AppSettings:
     quantization: str = field(
         default="auto",
         metadata=_help(
-            "auto|none|int8|8bit|4bit (auto: int8 only where float weights would not fit) "
+            "auto|none|int8|int4|8bit|4bit (auto: int8 where float weights would not fit, "
+            "then int4 for BLIP-2's language model on CPU) "
             "($VQA_QUANTIZATION)"
         ),
     )
@@ -239,6 +241,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             ).start()
     else:
         print(f"Translation: off ({error or (choice.reason if choice else '')})", flush=True)
+    if tesseract_available():
+        print("Reading text: Tesseract (English and Arabic)", flush=True)
+    else:
+        print(
+            "Reading text: off (it needs Tesseract: install tesseract-ocr, tesseract-ocr-eng "
+            "and tesseract-ocr-ara, listed in packages.txt; everything else works)",
+            flush=True,
+        )
     demo = build_demo(
         services,
         translator=translator,

@@ -1,6 +1,8 @@
 """ViLT-B/32 and BLIP-2 OPT-2.7B at their real sizes, random weights: latency, tokens/s, memory.
 
-    python bench/full_size.py            # CPU: fp32 vs bf16 vs int8; GPU: fp32 vs fp16 vs int8
+    python bench/full_size.py            # CPU: fp32 vs bf16 vs int8 vs int4; GPU: fp32 vs fp16 vs int8
+    python bench/full_size.py --full --models blip2 --precisions int4,int8,bfloat16 \
+        --batches 1 --profile            # int4 against int8 and bf16, and where the time goes
     python bench/full_size.py --quick    # CPU-sized: BLIP-2 with fewer ViT-g / OPT layers
     python bench/full_size.py --full     # every layer of BLIP-2 even on CPU (~16 GB in fp32)
     python bench/full_size.py --precisions float32,bfloat16 --built   # the models built in
@@ -10,7 +12,9 @@ By default every row loads the same checkpoint, written once into a hub-layout c
 (``--cache``, sharded fp32 safetensors like the hub's) by train.hub_cache, through
 vqa_core's loaders, as the app does: fp32 serves the weights from the mapped file, bf16
 converts each tensor as it is read, int8 quantizes each linear weight as it is read
-(torchao, fp32 activations: vqa_core.fit's choice). Peak memory is reported twice: peak
+(torchao, fp32 activations: vqa_core.fit's choice), int4 packs the language model's linear
+weights for PyTorch's CPU int4 kernel as they are read and stores the rest as int8 does (bf16
+activations where the CPU runs bf16 natively: vqa_core.fit's choice). Peak memory is reported twice: peak
 RSS (file pages of the mapped checkpoint included) and peak anonymous memory sampled every
 10 ms (what the process itself allocated).
 
@@ -152,16 +156,18 @@ class AnonPeak:
 def load_net(model: str, dtype_name: str, device: str, source: str):
     """The model loaded from ``source`` through vqa_core's loaders, as the app loads it."""
     from vqa_core.blip2 import load_blip2
-    from vqa_core.placement import resolve_placement
+    from vqa_core.placement import cpu_bf16_feature, resolve_placement
     from vqa_core.vilt import load_vilt
 
-    quantization = "int8" if dtype_name == "int8" else "none"
-    # int8 computes in fp32 on CPU, as the app's plan picks (vqa_core.fit), fp16 on a GPU.
-    compute = (
-        ("float16" if device.startswith("cuda") else "float32")
-        if quantization != "none"
-        else dtype_name
-    )
+    quantization = dtype_name if dtype_name in ("int8", "int4") else "none"
+    # int8 computes in fp32 on CPU, as the app's plan picks (vqa_core.fit), fp16 on a GPU;
+    # int4 in bf16 where the CPU runs it natively, as the plan picks too.
+    if quantization == "int4":
+        compute = "bfloat16" if cpu_bf16_feature() else "float32"
+    elif quantization == "int8":
+        compute = "float16" if device.startswith("cuda") else "float32"
+    else:
+        compute = dtype_name
     placement = resolve_placement(device, compute)
     loader = load_vilt if model == "vilt" else load_blip2
     net, _, _ = loader(source, placement=placement, quantization=quantization)
@@ -177,6 +183,7 @@ def worker(
     tokens: int,
     source: str | None = None,
     batches: tuple[int, ...] = (1, 8),
+    profile: bool = False,
 ) -> dict:
     sampler = AnonPeak() if not device.startswith("cuda") else None
     torch.manual_seed(0)
@@ -249,10 +256,53 @@ def worker(
         row[f"b{batch}_ms"] = seconds * 1000
         if model == "blip2":
             row[f"b{batch}_tok_s"] = batch * tokens / seconds
+        if model == "blip2" and profile and batch == batches[0]:
+            row["profile"] = profile_parts(net, run, repeats)
     row["peak_mb"] = peak_memory_mb(device)
     if sampler is not None:
         row["anon_mb"] = sampler.stop() / 2**20
     return row
+
+
+def profile_parts(net, run, repeats: int) -> dict[str, float]:
+    """Seconds per part of one BLIP-2 answer, timed with forward hooks (medians of
+    ``repeats`` answers): the image encoder, the Q-Former, the language model's first call
+    (the prompt: query tokens and question) and each later call (one generated token)."""
+    spans: dict[str, list[float]] = {}
+    started: dict[str, float] = {}
+    calls = {"language": 0}
+
+    def before(name):
+        def hook(module, args, kwargs=None):
+            started[name] = time.perf_counter()
+
+        return hook
+
+    def after(name):
+        def hook(module, args, output):
+            took = time.perf_counter() - started[name]
+            part = name
+            if name == "language":
+                calls["language"] += 1
+                part = "prompt" if calls["language"] == 1 else "token"
+            spans.setdefault(part, []).append(took)
+
+        return hook
+
+    parts = {"encoder": net.vision_model, "qformer": net.qformer, "language": net.language_model}
+    handles = []
+    for name, module in parts.items():
+        handles.append(module.register_forward_pre_hook(before(name)))
+        handles.append(module.register_forward_hook(after(name)))
+    per_answer: list[dict[str, float]] = []
+    for _ in range(repeats):
+        spans.clear()
+        calls["language"] = 0
+        run()
+        per_answer.append({name: statistics.median(times) for name, times in spans.items()})
+    for handle in handles:
+        handle.remove()
+    return {name: statistics.median(a[name] for a in per_answer) for name in per_answer[0]}
 
 
 def checkpoint_sources(cache: str, layers: tuple[int, int]) -> dict[str, str]:
@@ -281,6 +331,9 @@ def main() -> None:
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "vqa-bench"))
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "DTYPE"), help=argparse.SUPPRESS)
     parser.add_argument("--source", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", action="store_true", help="BLIP-2: time encoder, Q-Former, prompt, token"
+    )
     args = parser.parse_args()
 
     # On CPU the full BLIP-2 needs ~16 GB in fp32 and minutes per batch: default to quick.
@@ -300,14 +353,16 @@ def main() -> None:
             args.new_tokens,
             source=args.source,
             batches=batches,
+            profile=args.profile,
         )
         print(json.dumps(row))
         return
 
     low = "float16" if args.device.startswith("cuda") else "bfloat16"
-    precisions = (args.precisions or f"float32,{low}" + ("" if args.built else ",int8")).split(",")
-    if args.built and "int8" in precisions:
-        parser.error("int8 is loaded from a checkpoint; drop --built or int8")
+    quantized = "" if args.built else (",int8" if args.device.startswith("cuda") else ",int8,int4")
+    precisions = (args.precisions or f"float32,{low}{quantized}").split(",")
+    if args.built and ("int8" in precisions or "int4" in precisions):
+        parser.error("int8 and int4 are loaded from a checkpoint; drop --built or them")
     sources = {} if args.built else checkpoint_sources(args.cache, (vision_layers, opt_layers))
     how = "built in place" if args.built else "loaded from fp32 safetensors through vqa_core"
     print(
@@ -352,6 +407,8 @@ def main() -> None:
                 "--batches",
                 args.batches,
             ]
+            if args.profile:
+                command.append("--profile")
             if sources:
                 command += ["--source", sources[model]]
             done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -371,6 +428,9 @@ def main() -> None:
                 f"{row['peak_mb']:9.0f} {anon}",
                 flush=True,
             )
+            if "profile" in row:
+                parts = ", ".join(f"{k} {v:.3f} s" for k, v in row["profile"].items())
+                print(f"  {dtype_name} by part (median; token = one generated token): {parts}")
         first = f"b{batches[0]}_ms"
         if "float32" in rows and low in rows:
             fp32, other = rows["float32"], rows[low]
@@ -389,6 +449,19 @@ def main() -> None:
                 f"  int8 vs {low}: batch {batches[0]} latency {int8[first] / other[first]:.2f}x "
                 f"(target <= 1), peak RSS {100 * int8['peak_mb'] / other['peak_mb']:.0f}%"
                 f"{anon_share} of {low}'s (target <= 55%)"
+            )
+        if "int4" in rows and "int8" in rows:
+            int4, int8 = rows["int4"], rows["int8"]
+            anon_share = (
+                f", peak anon {100 * int4['anon_mb'] / int8['anon_mb']:.0f}% of int8's (target "
+                "<= 60%)"
+                if "anon_mb" in int4 and "anon_mb" in int8
+                else ""
+            )
+            print(
+                f"  int4 vs int8: batch {batches[0]} time {int4[first] / int8[first]:.2f}x "
+                f"(target <= 0.65x), peak RSS {100 * int4['peak_mb'] / int8['peak_mb']:.0f}%"
+                f"{anon_share}"
             )
     if "blip2" in args.models:
         print(f"BLIP-2 generates exactly {args.new_tokens} new tokens per answer.")

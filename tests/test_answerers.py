@@ -128,7 +128,35 @@ def test_blip2_beams_and_prompt_template(tiny_blip2_dir, easy_vqa_sample):
     custom = Blip2Answerer.from_pretrained(
         str(tiny_blip2_dir), device="cpu", prompt_template="Q: {question} A:"
     )
-    assert isinstance(custom.answer(paths[0], questions[0], num_beams=3).answer, str)
+    # What generate() is given: the prompt the model reads (decoded back from its token ids)
+    # and the beam width. A template that is ignored, or beams that are not passed on, fail.
+    seen = []
+    generate = custom.model.generate
+
+    def spy(**kwargs):
+        seen.append(kwargs)
+        return generate(**kwargs)
+
+    custom.model.generate = spy
+    got = custom.answer(paths[0], questions[0], num_beams=3, max_new_tokens=4)
+    (kwargs,) = seen
+    assert kwargs["num_beams"] == 3
+    tokenizer = custom.processor.tokenizer
+    prompt = tokenizer.decode(kwargs["input_ids"][0], skip_special_tokens=True)
+    assert prompt.strip() == f"Q: {questions[0]} A:"
+    # The answer is the continuation of that prompt under 3-beam search, as transformers
+    # gives it on the same model and processor.
+    model, processor, _ = load_blip2(str(tiny_blip2_dir), device="cpu")
+    inputs = processor(
+        images=Image.open(paths[0]).convert("RGB"),
+        text=f"Q: {questions[0]} A:",
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        generated = model.generate(**inputs, max_new_tokens=4, num_beams=3, do_sample=False)
+    new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+    expected = processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+    assert got.answer == expected and got.answer
     with pytest.raises(ValueError, match=r"\{question\}"):
         Blip2Answerer.from_pretrained(str(tiny_blip2_dir), prompt_template="no slot")
 

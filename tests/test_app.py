@@ -88,7 +88,7 @@ def test_api_answer_vilt_blip2(recorded, easy_vqa_sample):
     assert "s ·" in vilt_status and "batch of" in vilt_status
 
     answer, blip2_status = client.predict(image, question, 5, 1, api_name="/blip2")
-    assert isinstance(answer, str) and "batch of" in blip2_status
+    assert isinstance(answer, str) and answer and "batch of" in blip2_status
 
     label2, vilt_status2, answer2, blip2_status2, line = client.predict(
         image, question, 4, 5, 1, api_name="/answer"
@@ -429,7 +429,7 @@ def test_answer_reads_each_upload_once_for_both_models(
         paths[:3], questions[:3], [5] * 3, [4] * 3, [1] * 3
     )
     assert reads == paths[:3]  # decoded once per request, shared by ViLT and BLIP-2
-    assert all(labels) and all(isinstance(answer, str) for answer in answers)
+    assert all(labels) and all(isinstance(answer, str) and answer for answer in answers)
     assert not any(status.startswith("⚠") for status in vilt_statuses + blip2_statuses)
     assert all(lines)
 

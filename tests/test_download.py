@@ -357,7 +357,7 @@ def test_sharded_blip2_with_duplicate_bin_shards_loads_from_the_selection(
     assert_same_weights(loaded.model, model)
     assert_same_processor(loaded.processor, tiny_blip2.processor, "Question: what? Answer:")
     paths, questions, _ = easy_vqa_sample
-    assert isinstance(loaded.answer(paths[0], questions[0], max_new_tokens=5).answer, str)
+    assert loaded.answer(paths[0], questions[0], max_new_tokens=5).answer
 
 
 @pytest.mark.parametrize("weights", ["safetensors", "bin-only"])
@@ -444,7 +444,8 @@ def test_the_printed_line_answers_offline_from_the_downloaded_cache(
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["vilt"]["answers"] and isinstance(report["blip2"]["answer"], str)
+    blip2_answer = report["blip2"]["answer"]
+    assert report["vilt"]["answers"] and isinstance(blip2_answer, str) and blip2_answer, report
     snapshot = tmp_path / "cache" / "models--Salesforce--blip2-opt-2.7b" / "snapshots" / ("0" * 40)
     assert not (snapshot / "pytorch_model.bin").exists()
     pair = subprocess.run(

@@ -187,7 +187,7 @@ def test_explicit_int8_and_none(native_bf16):
 
 
 def test_unknown_quantization_lists_the_choices():
-    with pytest.raises(PlacementError, match="auto, none, int8, 8bit, 4bit"):
+    with pytest.raises(PlacementError, match="auto, none, int8, int4, 8bit, 4bit"):
         plan_load("BLIP-2", BIG, quantization="int3", memory=fixed_memory(GIB))
 
 

@@ -150,7 +150,7 @@ def test_train_blip2_smoke_writes_a_loadable_folder_with_a_model_card(tmp_path):
     assert "exact match" in card and "easy-VQA" in card
     answerer = Blip2Answerer.from_pretrained(str(tmp_path), device="cpu")
     row = load_easy_vqa_examples("test", 1)[0]
-    assert isinstance(answerer.answer(row["image"], row["question"]).answer, str)
+    assert answerer.answer(row["image"], row["question"]).answer
 
 
 def test_demo_recipe_is_complete():

@@ -120,14 +120,14 @@ def test_out_of_memory_in_generate_itself(blip2, monkeypatch):
     with pytest.raises(InferenceError, match="BLIP-2 ran out of memory"):
         blip2.answer(IMAGE, QUESTIONS[0])
     monkeypatch.undo()
-    assert isinstance(blip2.answer(IMAGE, QUESTIONS[0], max_new_tokens=2).answer, str)
+    assert blip2.answer(IMAGE, QUESTIONS[0], max_new_tokens=2).answer
 
 
 def test_a_fault_in_one_model_leaves_the_other_answering(vilt, blip2):
     with FailOnce(_vilt_mid_layer(vilt), _oom()):
         with pytest.raises(InferenceError):
             vilt.answer(IMAGE, QUESTIONS[0])
-        assert isinstance(blip2.answer(IMAGE, QUESTIONS[0], max_new_tokens=2).answer, str)
+        assert blip2.answer(IMAGE, QUESTIONS[0], max_new_tokens=2).answer
 
 
 @pytest.mark.parametrize("damage", ["missing", "no_weights", "garbage_weights", "garbage_config"])

@@ -82,7 +82,7 @@ MAGIC = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM", b"II*
 # Bounded: a full run of this module stays well under a minute on a 2-core CPU.
 SETTINGS = settings(
     max_examples=60,
-    deadline=5000,
+    deadline=None,  # examples run model inference; their time is no verdict on a shared CPU
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -305,17 +305,25 @@ def test_vilt_answers_or_raises_vqa_error(answerers, labelled, question):
 
 
 @MODEL_SETTINGS
-@given(source=image_sources(), question=questions)
-def test_blip2_answers_or_raises_vqa_error(answerers, source, question):
+@given(labelled=labelled_image_sources(), question=questions)
+def test_blip2_answers_or_raises_vqa_error(answerers, labelled, question):
     _, blip2 = answerers
+    source, expected = labelled
+    valid_question = _is_valid_question(question)
     try:
         result = blip2.answer(source, question, max_new_tokens=3)
     except VQAError as err:
+        # A readable picture and question must answer, unless the question takes more word
+        # pieces than BLIP-2 has positions (the test below): that refusal says so.
+        if expected == "picture" and valid_question:
+            assert isinstance(err, QuestionError) and "too long for BLIP-2" in str(err), err
         assert str(err).strip()
         event(f"refused: {type(err).__name__}")
         return
     event("answered")
-    assert isinstance(result.answer, str)
+    assert expected != "refusal" and valid_question, "answered an unreadable input"
+    assert result.question == clean_question(question)
+    assert result.answer, "the tiny BLIP-2 answers every readable question with some text"
 
 
 def test_a_question_longer_than_blip2_can_read_is_refused_with_a_sentence(answerers):
@@ -330,7 +338,7 @@ def test_a_question_longer_than_blip2_can_read_is_refused_with_a_sentence(answer
     with pytest.raises(QuestionError, match="too long for BLIP-2"):
         blip2.answer(image, question, max_new_tokens=3)
     assert len(vilt.answer(image, question, top_k=2).answers) == 2
-    assert isinstance(blip2.answer(image, "what shape is this?", max_new_tokens=3).answer, str)
+    assert blip2.answer(image, "what shape is this?", max_new_tokens=3).answer
 
 
 @pytest.mark.parametrize("size", EXTREME_SIZES)
@@ -340,7 +348,7 @@ def test_extreme_shapes_in_odd_modes_reach_both_models(answerers, size, mode):
     vilt, blip2 = answerers
     image = Image.new(mode, size)
     assert len(vilt.answer(image, "what shape is this?", top_k=2).answers) == 2
-    assert isinstance(blip2.answer(image, "what shape is this?", max_new_tokens=2).answer, str)
+    assert blip2.answer(image, "what shape is this?", max_new_tokens=2).answer
 
 
 def test_a_bad_item_in_a_batch_names_the_problem_and_the_next_batch_works(answerers):

@@ -182,7 +182,7 @@ def test_awkward_images_answer_through_both_models(tiny_vilt, tiny_blip2):
     ]
     for image in awkward:
         assert tiny_vilt.answer(image, "what shape is it?").answers
-        assert isinstance(tiny_blip2.answer(image, "what shape?", max_new_tokens=2).answer, str)
+        assert tiny_blip2.answer(image, "what shape?", max_new_tokens=2).answer
 
 
 def test_a_picture_handed_over_is_never_changed():

@@ -90,3 +90,47 @@ def test_a_picture_at_the_limit_is_kept_pixel_for_pixel():
     picture = halves(1280, 640)
     loaded = load_image(png(picture))
     assert loaded.size == (1280, 640) and loaded.tobytes() == picture.tobytes()
+
+
+def jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_a_wide_jpeg_is_drafted_to_cover_vilts_long_side_not_its_short_one():
+    # 4000x1000: ViLT's long side (640) asks for 0.16 of it, its short side (384) for 0.384.
+    # 0.16 x 0.95 slack = 608x152 wanted; the JPEG scales are 1/2, 1/4, 1/8, and 1/4
+    # (1000x250) is the smallest that still covers it, under the 1280 bound: no resize.
+    picture = load_image(jpeg(Image.new("RGB", (4000, 1000), RED)))
+    assert picture.size == (1000, 250)
+
+
+def test_inspect_image_measures_the_picture_it_decodes():
+    inspected = inspect_image(png(Image.new("RGB", (200, 200), BLACK)))
+    assert inspected.image.size == (200, 200)
+    assert inspected.quality.primary == "dark"  # its brightest pixels are all 0
+
+
+def test_inspect_image_judges_with_the_thresholds_it_is_given():
+    from vqa_core.quality import QualityThresholds
+
+    black = png(Image.new("RGB", (200, 200), BLACK))
+    # A "dark" line below 0 can never be reached: black is no longer dark.
+    never_dark = QualityThresholds(dark_highlights=-1.0)
+    assert "dark" not in inspect_image(black, thresholds=never_dark).quality.flags
+
+
+def test_inspect_image_reports_the_files_own_size_and_keeps_max_side():
+    # A 2600x2000 JPEG is drafted: ViLT's short side asks for 384 / 2000 = 0.192 of it, x 0.95
+    # = 474x364, which 1/4 (650x500) covers. "Too small" and the reported size are still
+    # about the file the person sent.
+    big = jpeg(Image.new("RGB", (2600, 2000), RED))
+    inspected = inspect_image(big)
+    assert inspected.image.size == (650, 500)
+    assert (inspected.quality.width, inspected.quality.height) == (2600, 2000)
+    # A caller's own bound is honoured: 600 on the long side, 2600:2000 kept (600x462).
+    assert inspect_image(png(Image.new("RGB", (2600, 2000), RED)), max_side=600).image.size == (
+        600,
+        462,
+    )

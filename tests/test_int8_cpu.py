@@ -91,4 +91,4 @@ def test_an_int8_load_on_cpu_runs_every_int8_layer_on_pytorch_kernels(
         float_scores = dict(vilt_float.answer(path, question, top_k=3).answers)
         top = max(float_scores, key=float_scores.get)
         assert abs(int8_scores.get(top, 0.0) - float_scores[top]) < 0.05
-        assert isinstance(blip2_int8.answer(path, question, max_new_tokens=3).answer, str)
+        assert blip2_int8.answer(path, question, max_new_tokens=3).answer

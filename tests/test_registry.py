@@ -19,16 +19,23 @@ def test_environment_variable_is_read(monkeypatch, tiny_vilt_dir):
     assert "VQA_VILT_MODEL" in choice.reason
 
 
-def test_auto_offline_falls_back_to_demo_or_says_how_to_build_it(monkeypatch):
+@pytest.mark.parametrize("kind", ["vilt", "blip2"])
+def test_auto_offline_falls_back_to_the_shipped_demo(monkeypatch, kind):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("vqa_core.registry._in_local_cache", lambda repo: False)
-    for kind in ("vilt", "blip2"):
-        if (DEMO_CHECKPOINTS[kind] / "config.json").is_file():
-            choice = resolve_model(kind, "auto")
-            assert choice.is_demo and "offline" in choice.reason
-        else:
-            with pytest.raises(ModelLoadError, match="make demo-models"):
-                resolve_model(kind, "auto")
+    # The demo models are part of the repository: the fallback must find them.
+    assert (DEMO_CHECKPOINTS[kind] / "config.json").is_file()
+    choice = resolve_model(kind, "auto")
+    assert choice.is_demo and "offline" in choice.reason
+
+
+@pytest.mark.parametrize("kind", ["vilt", "blip2"])
+def test_auto_offline_without_the_demo_says_how_to_build_it(monkeypatch, tmp_path, kind):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("vqa_core.registry._in_local_cache", lambda repo: False)
+    monkeypatch.setitem(DEMO_CHECKPOINTS, kind, tmp_path / "not-built")
+    with pytest.raises(ModelLoadError, match="make demo-models"):
+        resolve_model(kind, "auto")
 
 
 def test_auto_prefers_a_cached_real_checkpoint(monkeypatch):

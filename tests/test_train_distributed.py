@@ -246,4 +246,4 @@ def test_blip2_from_scratch_on_two_processes_shares_one_build(tmp_path):
     from vqa_core import Blip2Answerer
 
     answerer = Blip2Answerer.from_pretrained(str(out), device="cpu")
-    assert isinstance(answerer.answer(Image.new("RGB", (64, 64)), "What color?").answer, str)
+    assert answerer.answer(Image.new("RGB", (64, 64)), "What color?").answer

@@ -280,3 +280,38 @@ def test_the_rule_sets_differ_on_generated_questions():
 
     collect()
     assert len(differing) >= 40, len(differing)
+
+
+def test_todays_rules_turn_inner_line_breaks_and_tabs_into_spaces():
+    # The 2021 evaluator replaces "\n" and "\t" with spaces in every answer before anything
+    # else, also when the humans agree and nothing more is normalized.
+    assert vqa_accuracy("red car", ["red\ncar"] * 10) == 1.0
+    assert vqa_accuracy("red car", ["red\tcar"] * 10) == 1.0
+    assert vqa_accuracy("red\tcar", ["red car"] * 10) == 1.0
+
+
+def test_empty_inputs_are_refused_with_their_reason():
+    with pytest.raises(ValueError, match=r"^VQA accuracy needs at least one human answer$"):
+        vqa_accuracy("yes", [])
+    with pytest.raises(
+        ValueError, match=r"^there is nothing to score: the evaluation set is empty$"
+    ):
+        score_predictions([], [])
+
+
+def test_scores_are_percentages_to_two_decimals():
+    # One right out of three: 100 / 3 = 33.333..., reported as 33.33, overall and per type;
+    # the per-type figure is the mean over that type's questions (1 of 2 right: 50.0).
+    scores = score_predictions(
+        ["cat", "dog", "no"],
+        [["cat"], ["cow"], ["yes"]],
+        answer_types=["animal", "animal", "yes/no"],
+    )
+    assert scores == {
+        "accuracy": 33.33,
+        "count": 3,
+        "accuracy_animal": 50.0,
+        "accuracy_yes/no": 0.0,
+    }
+    third = score_predictions(["a", "b", "c"], [["a"], ["x"], ["y"]], answer_types=["t"] * 3)
+    assert third["accuracy"] == third["accuracy_t"] == 33.33

@@ -96,7 +96,7 @@ def test_on_zero_gpu_every_model_call_runs_inside_spaces_gpu(
     vilt = fresh_services.vilt.answer(paths[0], questions[0])  # answer() goes through the batch
     blip2 = fresh_services.blip2.answer(paths[0], questions[0], max_new_tokens=3)
     english = translator.to_english(["ما لون الشكل؟"])
-    assert vilt.answers and isinstance(blip2.answer, str) and len(english) == 1
+    assert vilt.answers and blip2.answer and len(english) == 1
     assert spaces.calls == [
         "ViltAnswerer.answer_batch",
         "Blip2Answerer.answer_batch",

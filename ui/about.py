@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from vqa_core import Services
+from vqa_core.ocr import tesseract_available
 from vqa_core.translation import Translator
+
+from .messages import message
 
 __all__ = ["about_markdown"]
 
@@ -18,8 +21,18 @@ def _without_server_paths(text: str) -> str:
     return _SERVER_PATH.sub(lambda found: found.group(1), text)
 
 
-def about_markdown(services: Services, translator: Translator | None = None) -> str:
-    """Which checkpoints, on which device and precision, and why."""
+def about_markdown(
+    services: Services,
+    translator: Translator | None = None,
+    lang: str = "en",
+    *,
+    reads_text: bool | None = None,
+) -> str:
+    """Which checkpoints, on which device and precision, and why, in ``lang``.
+
+    The sentences are the page's (ui/text); what vqa_core says of a plan (its reason, a
+    load error) is quoted as it is. ``reads_text`` defaults to whether Tesseract is here.
+    """
     rows = []
     for title, answerer, choice, error in (
         ("ViLT", services.vilt, services.vilt_choice, services.vilt_error),
@@ -32,51 +45,22 @@ def about_markdown(services: Services, translator: Translator | None = None) -> 
             plan = getattr(services, "vilt_plan" if title == "ViLT" else "blip2_plan", None)
             if plan is not None:
                 where = f"{plan.describe()}: {plan.reason}"
-            rows.append(
-                f"- **{title}**: `{source}` on {where}" + (f" ({choice.reason})" if choice else "")
-            )
+            row = message("about_loaded", lang, model=title, source=source, where=where)
+            rows.append(row + (f" ({choice.reason})" if choice else ""))
         else:
-            rows.append(f"- **{title}**: not loaded: {error or 'unknown reason'}")
+            reason = error or message("about_unknown_reason", lang)
+            rows.append(message("about_not_loaded", lang, model=title, reason=reason))
     if translator is not None:
-        rows.append(
-            f"- **Translation**: `{translator.name}`: questions in Arabic are put into English "
-            "for both models, and their answers back into Arabic next to the English ones"
-        )
+        rows.append(message("about_translation_on", lang, name=translator.name))
     else:
-        rows.append(
-            "- **Translation**: off: both models read English only, so a question in another "
-            "language gets a notice instead of an answer (`--translation` or "
-            "`VQA_TRANSLATION` switches it on; see docs/languages.md)"
-        )
-    if services.blip2_choice is not None and services.blip2_choice.is_demo:
-        follow_up = (
-            "the page lists the last few questions about the same picture, but both models "
-            "answer each question alone: ViLT is a classifier over a fixed list of answers, "
-            "and the demo BLIP-2, trained on single questions, answered fewer follow-ups "
-            "right with the earlier turns in its prompt than without them"
-        )
-    else:
-        follow_up = (
-            "BLIP-2 reads the last few questions about the same picture and its own answers "
-            'to them, so "and what colour is it?" works; ViLT, a classifier over a fixed '
-            "list of answers, answers each question alone"
-        )
-    rows.append(
-        f"- **Follow-up questions**: {follow_up}. A new picture or *Start over* begins a new "
-        "conversation."
-    )
-    rows.append(
-        "- **Photo check**: each picture is checked for being very dark, washed out, almost "
-        "blank, blurred or very small, and a sentence above the answers says so: both models "
-        "answer such photos as confidently as good ones (docs/accessibility.md)."
-    )
+        rows.append(message("about_translation_off", lang))
+    demo_blip2 = services.blip2_choice is not None and services.blip2_choice.is_demo
+    rows.append(message("about_follow_up_demo" if demo_blip2 else "about_follow_up", lang))
+    rows.append(message("about_photo_check", lang))
+    if reads_text is None:
+        reads_text = tesseract_available()
+    rows.append(message("about_reading_on" if reads_text else "about_reading_off", lang))
     text = _without_server_paths("\n".join(rows))
     if services.uses_demo:
-        text += (
-            "\n\nThese are **small demo models trained here on simple shapes** (the easy-VQA "
-            "dataset: circles, rectangles and triangles in a few colours). They answer questions "
-            "about such pictures only. To use the real checkpoints, start the app with "
-            "`--vilt real --blip2 real` (or set `VQA_VILT_MODEL` / `VQA_BLIP2_MODEL` to a hub id "
-            "or a local folder) on a machine that can reach the model hub or has them cached."
-        )
+        text += "\n\n" + message("about_demo", lang)
     return text

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
+
+import gradio as gr
 
 from vqa_core import Services, VQAError, clean_history, clean_question
 from vqa_core.translation import QuestionRoute, Translator, route_questions
@@ -19,10 +21,10 @@ from .agreement_line import AgreementLine
 from .conversation import MAX_CONVERSATION_ENTRIES, Conversation, blip2_history
 from .events import item_status, per_item, takes, warn
 from .intake import open_picture
-from .messages import label_value, message
+from .messages import error_sentence, label_value, message
 from .photo_check import PhotoCheck
 
-__all__ = ["DEFAULT_TOP_K", "Answering"]
+__all__ = ["DEFAULT_TOP_K", "Answering", "can_stream"]
 
 logger = logging.getLogger("vqa_app")
 
@@ -51,7 +53,7 @@ def prepare(
             errors.append(None)
         except VQAError as err:
             prepared.append(None)
-            errors.append(str(err))
+            errors.append(error_sentence(err, language_at(languages, i)))
     return prepared, errors
 
 
@@ -101,6 +103,27 @@ def route(
 
 def route_state(route: QuestionRoute | None) -> dict | None:
     return asdict(route) if route is not None else None
+
+
+# What a BLIP-2 answerer needs to stream, and the calls ZeroGPU wraps (ui/zerogpu.py).
+STREAM_METHODS = ("stream_answer", "stream_description")
+WRAPPED_CALLS = ("answer_batch", "describe_batch")
+
+
+def can_stream(blip2: Any) -> bool:
+    """Whether BLIP-2's column can show its words as they are generated.
+
+    A model server's client has no stream methods: its answer comes whole. Where a model
+    call was wrapped on the loaded answerer itself (ZeroGPU's ``spaces.GPU``), a stream's
+    generate() would run outside that wrapper, without the borrowed GPU: whole answers too.
+    So for an object that wraps another answerer and hands on its other methods: its own
+    ``answer_batch`` stands around the model's, and the inner stream would go around it.
+    """
+    methods = [getattr(blip2, name, None) for name in STREAM_METHODS]
+    if not all(callable(m) and getattr(m, "__self__", None) is blip2 for m in methods):
+        return False
+    own = getattr(blip2, "__dict__", {})
+    return not any(name in own for name in WRAPPED_CALLS)
 
 
 class Answering:
@@ -245,6 +268,63 @@ class Answering:
                 if not isinstance(result, BaseException):
                     answers[i] = result.answer
         return answers, statuses
+
+    def stream_blip2(
+        self,
+        image: Any,
+        question: str,
+        max_new_tokens: float,
+        beams: float,
+        known_route: dict | None = None,
+        conversation: list | None = None,
+        language: str | None = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """The page's Ask, BLIP-2's column: (answer, status) as the words are generated.
+
+        The last update is what :meth:`answer_blip2` gives for this one item (the agreement
+        line and the conversation read it after the stream, as they read that); the earlier
+        ones hold the answer so far and leave the status alone. A BLIP-2 that cannot stream
+        (:func:`can_stream`) answers whole, in one update.
+        """
+        if not can_stream(self.services.blip2):
+            answers, statuses = self.answer_blip2(
+                [image],
+                [question],
+                [max_new_tokens],
+                [beams],
+                [known_route],
+                [conversation],
+                [language] if language else None,
+            )
+            yield answers[0], statuses[0]
+            return
+        languages = [language] if language else None
+        lang = language_at(languages, 0)
+        (items, errors), _ = route(
+            prepare([image], [question], languages), self.translator, [known_route], languages
+        )
+        if items[0] is None:
+            yield "", warn(errors[0]) if errors[0] else ""
+            return
+        picture, english = items[0]
+        history = blip2_history(conversation) if self.conversation.reads_history else None
+        try:
+            stream = self.services.blip2.stream_answer(
+                picture,
+                english,
+                history=history or None,
+                max_new_tokens=int(max_new_tokens or 10),
+                num_beams=int(beams or 1),
+            )
+            for text in stream:
+                yield text, gr.skip()
+            result = stream.result
+        except Exception as err:
+            # The words so far go: a failed answer leaves the column with its sentence alone,
+            # as a failure in one piece does.
+            yield "", item_status(err, "BLIP-2", lang)
+            return
+        yield result.answer, item_status(result, "BLIP-2", lang)
 
     # Both, for API users ---------------------------------------------------------------
     def answer_both(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import gradio as gr
 
 from vqa_core import Services, VQAError
 from vqa_core.blip2 import DEFAULT_CAPTION_TOKENS
 
+from .answering import can_stream
 from .conversation import MAX_CONVERSATION_ENTRIES, render_conversation
 from .events import item_status, language_of, per_item, warn
 from .intake import open_picture
-from .messages import markdown_text, message
+from .messages import error_sentence, markdown_text, message
 from .photo_check import PhotoCheck
 
 __all__ = ["Describing"]
@@ -50,7 +53,7 @@ class Describing:
             try:
                 ready.append((i, open_picture(image)))
             except VQAError as err:
-                statuses[i] = warn(str(err))
+                statuses[i] = warn(error_sentence(err, lang))
         if not ready:
             return captions, statuses
         if not hasattr(blip2, "describe_batch"):
@@ -81,6 +84,12 @@ class Describing:
         """
         lang = language_of(request)
         (caption,), (status,) = self._describe([image], [DEFAULT_CAPTION_TOKENS], [1], lang)
+        return self._page_outputs(image, conversation, caption, status, lang)
+
+    def _page_outputs(
+        self, image, conversation: list | None, caption: str, status: str, lang: str
+    ) -> tuple:
+        """The page's six outputs for a finished description (or its failure)."""
         conversation = list(conversation or [])
         if caption:
             line = message("described", lang, caption=markdown_text(caption.rstrip(". ")))
@@ -108,3 +117,42 @@ class Describing:
         if image is None:
             return (gr.skip(),) * 6
         return self.describe_page(image, conversation, request)
+
+    # The page's Describe, its words as they come ---------------------------------------------
+    def stream_page(self, image, conversation: list | None, request: gr.Request) -> Iterator[tuple]:
+        """:meth:`describe_page` with the caption shown as it is generated.
+
+        The updates before the last change BLIP-2's column only; the last one is what
+        :meth:`describe_page` gives, so the announced line, the photo-quality sentence and
+        the conversation each change once. A BLIP-2 that cannot stream describes whole.
+        """
+        blip2 = self.services.blip2
+        if image is None or not can_stream(blip2):
+            yield self.describe_page(image, conversation, request)
+            return
+        lang = language_of(request)
+        try:
+            picture = open_picture(image)
+        except VQAError:
+            yield self.describe_page(image, conversation, request)  # words the refusal
+            return
+        try:
+            stream = blip2.stream_description(picture, max_new_tokens=DEFAULT_CAPTION_TOKENS)
+            for text in stream:
+                yield (text, *(gr.skip(),) * 5)
+            result = stream.result
+        except Exception as err:
+            # The words so far go: a failed description leaves its sentence alone.
+            caption, status = "", item_status(err, "BLIP-2", lang)
+        else:
+            caption, status = result.answer, item_status(result, "BLIP-2", lang)
+        yield self._page_outputs(image, conversation, caption, status, lang)
+
+    def stream_arrival(
+        self, image, conversation: list | None, request: gr.Request
+    ) -> Iterator[tuple]:
+        """:meth:`describe_arrival`, the caption shown as it is generated."""
+        if image is None:
+            yield (gr.skip(),) * 6
+            return
+        yield from self.stream_page(image, conversation, request)

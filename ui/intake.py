@@ -61,6 +61,11 @@ class RefusedImage:
     def sentence(self, lang: str = "en") -> str:
         return message(self.key, lang, limit=f"{MAX_FILE_BYTES // (1024 * 1024)} MB")
 
+    def error(self) -> ImageInputError:
+        """The refusal as the error the answer columns word (in the page's language)."""
+        limit = f"{MAX_FILE_BYTES // (1024 * 1024)} MB"
+        return ImageInputError(self.sentence(), code=self.key, limit=limit)
+
 
 def _data_url_bytes(url: str) -> int:
     """The decoded size of a base64 ``data:`` URL, from its length (nothing is decoded)."""
@@ -153,14 +158,14 @@ def install_picture_door(demo, picture, *, max_bytes: int = MAX_FILE_BYTES) -> N
 def open_picture(image: Any):
     """:func:`vqa_core.load_image` for what an event received (a path or a refusal)."""
     if isinstance(image, RefusedImage):
-        raise ImageInputError(image.sentence())
+        raise image.error()
     return load_image(image)
 
 
 def inspect_picture(image: Any, **options: Any) -> InspectedImage:
     """:func:`vqa_core.inspect_image` for what an event received (a path or a refusal)."""
     if isinstance(image, RefusedImage):
-        raise ImageInputError(image.sentence())
+        raise image.error()
     return inspect_image(image, **options)
 
 

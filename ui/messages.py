@@ -18,6 +18,7 @@ from vqa_core.agreement import Agreement, compare_answers
 __all__ = [
     "LANGUAGES",
     "describe_agreement",
+    "error_sentence",
     "format_timing",
     "gradio_labels",
     "label_value",
@@ -88,6 +89,19 @@ def message(key: str, lang: str = "en", **values: object) -> str:
     if lang in RIGHT_TO_LEFT:
         values = {name: f"{ISOLATE}{value}{END_ISOLATE}" for name, value in values.items()}
     return template.format(**values)
+
+
+def error_sentence(err: BaseException, lang: str = "en") -> str:
+    """What went wrong, in ``lang``: vqa_core's errors are English and carry a ``code`` naming
+    the sentence (``error_<code>`` in the language file, or the page's own key), so a page in
+    another language words them itself; an error it has no words for stays as it is."""
+    code = getattr(err, "code", None)
+    if code and lang != "en" and lang in LANGUAGES:
+        table = _language_file(lang)["messages"]
+        for key in (f"error_{code}", code):
+            if key in table:
+                return message(key, lang, **getattr(err, "values", {}))
+    return str(err)
 
 
 def markdown_text(text: str) -> str:

@@ -20,6 +20,7 @@ from vqa_core import Services
 from vqa_core.translation import Translator
 
 from .events import language_of
+from .example_pictures import choose_examples
 from .handlers import VQAHandlers
 from .intake import (
     MAX_FILE_SIZE,
@@ -88,17 +89,21 @@ def build_demo(
     queue_size: int = DEFAULT_QUEUE_SIZE,
     translator: Translator | None = None,
     auto_describe: bool | None = None,
+    offer_text: bool | None = None,
     examples_dir: str | Path | None = None,
 ) -> gr.Blocks:
     """The Blocks app for ``services``; call ``.launch(**launch_kwargs(...))`` on it.
 
     ``translator`` (optional) puts questions the models cannot read into English first.
     ``auto_describe`` has BLIP-2 describe each picture as it arrives (default: in kiosk and
-    accessible modes). ``examples_dir`` holds a museum's own examples
+    accessible modes); ``offer_text`` has it offer the text found in it, in the same modes.
+    ``examples_dir`` holds a museum's own examples
     (``ui.example_pictures.load_examples``).
     """
     if auto_describe is None:
         auto_describe = kiosk or accessible
+    if offer_text is None:
+        offer_text = kiosk or accessible
     with gr.Blocks(
         title="Visual question answering, side by side",
         delete_cache=KIOSK_CACHE_SECONDS if kiosk else CACHE_SECONDS,
@@ -109,15 +114,18 @@ def build_demo(
         if kiosk:
             # What happens to the picture, said before a visitor gives one.
             gr.Markdown(text("privacy"), elem_id="vqa-privacy")
+        examples = choose_examples(services, examples_dir)
+        # A museum's own questions (--examples) join the kiosk's ready-made ones as taps.
+        own_questions = [question for _, question in examples] if kiosk and examples_dir else []
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
-                inputs = inputs_section(text, kiosk=kiosk)
+                inputs = inputs_section(text, kiosk=kiosk, own_questions=own_questions)
             with gr.Column(scale=2, min_width=320, elem_id="vqa-answers"):
                 answers = answers_section(text, services)
                 controls = controls_section(text, accessible=accessible)
-        examples_section(text, services, inputs, examples_dir)
-        about_section(text, services, translator)
-        page = Page(inputs, answers, controls, session_values())
+        examples_section(text, examples, inputs)
+        about = about_section(text, services, translator)
+        page = Page(inputs, answers, controls, session_values(), about)
         handlers = VQAHandlers(
             services,
             cache_dir=demo.GRADIO_CACHE if kiosk else None,
@@ -125,7 +133,14 @@ def build_demo(
             # The app's own files (the examples' copies) are never deleted by a reset.
             holds=PictureHolds(protected=lambda: kept_files(demo)),
         )
-        wire(demo, page, handlers, max_batch_size=max_batch_size, auto_describe=auto_describe)
+        wire(
+            demo,
+            page,
+            handlers,
+            max_batch_size=max_batch_size,
+            auto_describe=auto_describe,
+            offer_text=offer_text,
+        )
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     install_picture_door(demo, inputs.image)
     say_queue_full(demo, lambda request: message("queue_full", language_of(request)))
@@ -186,6 +201,8 @@ def launch_kwargs(
         "gradioLabels": {lang: gradio_labels(lang) for lang in LANGUAGES},
         # Said once when a question is put to the models.
         "busy": {lang: message("busy", lang) for lang in LANGUAGES},
+        # Said when Read aloud is pressed before there is anything to read.
+        "nothingToRead": {lang: message("nothing_to_read", lang) for lang in LANGUAGES},
         # The kiosk's ready-made questions as each page shows them, and in English, which
         # the models read (an Arabic one is asked in English unless translation is on).
         "quickQuestions": {

@@ -4,8 +4,9 @@ components inside the current ``gr.Blocks`` and returns them, named by role, for
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
@@ -14,7 +15,6 @@ from vqa_core.translation import Translator
 
 from .about import about_markdown
 from .answering import DEFAULT_TOP_K
-from .example_pictures import choose_examples
 
 __all__ = [
     "Answers",
@@ -49,6 +49,7 @@ class Inputs:
     ask: gr.Button
     describe: gr.Button
     reset: gr.Button
+    read_text: gr.Button
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Answers:
     """Everything the page says about the picture and the question."""
 
     quality_note: gr.Markdown
+    # Which way to move the camera when text runs off an edge (the text reader's cue).
+    framing_note: gr.Markdown
     vilt_label: gr.Label
     vilt_translation: gr.Markdown
     vilt_status: gr.Markdown
@@ -63,6 +66,8 @@ class Answers:
     blip2_translation: gr.Markdown
     blip2_status: gr.Markdown
     agreement: gr.Markdown
+    # The text read in the picture (each line its own paragraph), announced once.
+    text_found: gr.Markdown
     conversation_view: gr.Markdown
 
 
@@ -90,6 +95,11 @@ class SessionValues:
     quality_io: gr.JSON
     # The visitor's page language (from the browser), for the sentences of batched steps.
     language: gr.State
+    # The last reading of this session's picture (its text, for the button to answer at
+    # once) and the voice its text is read in; /read_text's result for API users.
+    reading: gr.State
+    reading_voice: gr.Textbox
+    reading_io: gr.JSON
 
 
 def lenient_image(image: gr.Image) -> gr.Image:
@@ -115,9 +125,16 @@ def lenient_image(image: gr.Image) -> gr.Image:
 
 # The kiosk's ready-made questions (ui/text: quick_1 ...), one tap each.
 QUICK_QUESTIONS = 6
+# A museum's own questions shown as taps, at most (the rest stay in its examples table).
+MAX_OWN_QUESTIONS = 6
+# "What is written here?" is answered by the text reader, not the models (which read small
+# print badly): its tap presses Read the text.
+READS_TEXT = 5
 
 
-def inputs_section(text: gr.I18n, *, kiosk: bool = False) -> Inputs:
+def inputs_section(
+    text: gr.I18n, *, kiosk: bool = False, own_questions: Sequence[str] = ()
+) -> Inputs:
     image = lenient_image(
         gr.Image(
             label=IMAGE_LABEL,
@@ -153,22 +170,34 @@ def inputs_section(text: gr.I18n, *, kiosk: bool = False) -> Inputs:
         max_new_tokens = gr.Slider(1, 64, value=10, step=1, label=text("max_new_tokens"))
         beams = gr.Slider(1, 8, value=1, step=1, label=text("beams"))
     if kiosk:
-        quick_questions_section(text)
+        quick_questions_section(text, own_questions)
     with gr.Row():
         ask = gr.Button(text("ask"), variant="primary", elem_id="vqa-ask", size="lg")
         describe = gr.Button(text("describe"), elem_id="vqa-describe", size="lg")
+        read_text = gr.Button(text("read_text"), elem_id="vqa-read-text", size="lg")
         reset = gr.Button(text("start_over"), variant="secondary", elem_id="vqa-reset", size="lg")
-    return Inputs(image, question, top_k, max_new_tokens, beams, ask, describe, reset)
+    return Inputs(image, question, top_k, max_new_tokens, beams, ask, describe, reset, read_text)
 
 
-def quick_questions_section(text: gr.I18n) -> None:
+def quick_questions_section(text: gr.I18n, own_questions: Sequence[str] = ()) -> None:
     """Questions to tap, in the page's language: one tap puts it in the box and asks
-    (ui/static/page.js, ``vqaQuickAsk``), so a kiosk without a keyboard can ask."""
+    (ui/static/page.js, ``vqaQuickAsk``), so a kiosk without a keyboard can ask. A museum's
+    own questions (its ``--examples``) follow, as the museum wrote them."""
     with gr.Row(elem_id="vqa-quick-questions"):
         for number in range(1, QUICK_QUESTIONS + 1):
+            if number == READS_TEXT:
+                js = "() => { const b = document.getElementById('vqa-read-text'); if (b) b.click(); }"
+            else:
+                js = f"() => window.vqaQuickAsk && window.vqaQuickAsk({number})"
             gr.Button(text(f"quick_{number}"), elem_id=f"vqa-quick-{number}").click(
-                None, None, None, js=f"() => window.vqaQuickAsk && window.vqaQuickAsk({number})"
+                None, None, None, js=js
             )
+        for number, question in enumerate(dict.fromkeys(own_questions), start=1):
+            if number > MAX_OWN_QUESTIONS:
+                break
+            # json.dumps: the museum's text as a JavaScript string, whatever quotes it holds.
+            js = f"() => window.vqaAskText && window.vqaAskText({json.dumps(question)})"
+            gr.Button(question, elem_id=f"vqa-own-question-{number}").click(None, None, None, js=js)
 
 
 def answers_section(text: gr.I18n, services: Services) -> Answers:
@@ -178,6 +207,7 @@ def answers_section(text: gr.I18n, services: Services) -> Answers:
         gr.Markdown(text("demo_notice"), elem_id="vqa-demo-notice")
     # The photo-quality sentence: above the answers, read before them.
     quality_note = gr.Markdown(elem_id="vqa-quality")
+    framing_note = gr.Markdown(elem_id="vqa-framing")
     with gr.Row(equal_height=True):
         with gr.Column(elem_id="vqa-vilt-column"):
             gr.Markdown(text("vilt_heading"))
@@ -188,15 +218,22 @@ def answers_section(text: gr.I18n, services: Services) -> Answers:
         with gr.Column(elem_id="vqa-blip2-column"):
             gr.Markdown(text("blip2_heading"))
             blip2_answer = gr.Textbox(
-                label=text("blip2_label"), interactive=False, elem_id="vqa-blip2", lines=2
+                label=text("blip2_label"),
+                interactive=False,
+                elem_id="vqa-blip2",
+                lines=2,
+                # An empty box says what will come, so it does not read as broken.
+                placeholder=text("answer_placeholder"),
             )
             blip2_translation = gr.Markdown(elem_id="vqa-blip2-translation")
             blip2_status = gr.Markdown(elem_id="vqa-blip2-status")
     agreement = gr.Markdown(elem_id="vqa-agreement")
+    text_found = gr.Markdown(elem_id="vqa-text-found")
     # This session's questions about the picture, oldest first.
     conversation_view = gr.Markdown(elem_id="vqa-conversation")
     return Answers(
         quality_note,
+        framing_note,
         vilt_label,
         vilt_translation,
         vilt_status,
@@ -204,6 +241,7 @@ def answers_section(text: gr.I18n, services: Services) -> Answers:
         blip2_translation,
         blip2_status,
         agreement,
+        text_found,
         conversation_view,
     )
 
@@ -219,10 +257,7 @@ def controls_section(text: gr.I18n, *, accessible: bool) -> Controls:
     return Controls(read_aloud, stop_reading, auto_read, accessible_toggle)
 
 
-def examples_section(
-    text: gr.I18n, services: Services, inputs: Inputs, examples_dir: str | Path | None
-) -> None:
-    examples = choose_examples(services, examples_dir)
+def examples_section(text: gr.I18n, examples: list[list[str]], inputs: Inputs) -> None:
     if examples:
         table = gr.Examples(
             examples,
@@ -233,9 +268,10 @@ def examples_section(
         table.dataset.headers = EXAMPLE_HEADERS
 
 
-def about_section(text: gr.I18n, services: Services, translator: Translator | None) -> None:
+def about_section(text: gr.I18n, services: Services, translator: Translator | None) -> gr.Markdown:
+    """The About panel, in English until the page's language is known (``ui.wiring``)."""
     with gr.Accordion(text("about"), open=False, elem_id="vqa-about"):
-        gr.Markdown(about_markdown(services, translator))
+        return gr.Markdown(about_markdown(services, translator), elem_id="vqa-about-text")
 
 
 def session_values() -> SessionValues:
@@ -245,4 +281,8 @@ def session_values() -> SessionValues:
         history_io=gr.JSON(visible=False),
         quality_io=gr.JSON(visible=False),
         language=gr.State("en"),
+        reading=gr.State(None),
+        # A component, not a State: the browser's speech step reads it.
+        reading_voice=gr.Textbox(visible=False),
+        reading_io=gr.JSON(visible=False),
     )

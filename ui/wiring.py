@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .events import language_of
+from .answering import can_stream
 from .handlers import VQAHandlers
 from .sections import Answers, Controls, Inputs, SessionValues
 
@@ -26,6 +26,14 @@ BLIP2_QUEUE = {"concurrency_id": "blip2"}
 # Events that decode the picture outside the models' queues: a few at a time, so a burst of
 # large uploads cannot add up in memory.
 INTAKE_QUEUE = {"concurrency_id": "intake", "concurrency_limit": INTAKE_CONCURRENCY}
+# Tesseract runs on one thread (more ran slower on 2 cores) and one picture at a time, so a
+# burst of readings leaves the other core to the models.
+OCR_QUEUE = {"concurrency_id": "ocr", "concurrency_limit": 1}
+# After a reading: its text spoken in a voice for the text's own language.
+SPEAK_TEXT_IF_ON = (
+    "(on, voice) => { if (on && voice) setTimeout(() => window.vqaSpeakText && "
+    "window.vqaSpeakText('vqa-text-found', voice), 50); }"
+)
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Page:
     answers: Answers
     controls: Controls
     session: SessionValues
+    about: gr.Markdown
 
 
 def wire(
@@ -45,11 +54,12 @@ def wire(
     *,
     max_batch_size: int,
     auto_describe: bool,
+    offer_text: bool = False,
 ) -> None:
     # Each visitor's page language, once, for the sentences the batched steps write.
     demo.load(
-        language_of,
-        outputs=[page.session.language],
+        handlers.page_language,
+        outputs=[page.session.language, page.about],
         api_name="page_language",
         api_visibility="undocumented",
         queue=False,
@@ -58,6 +68,7 @@ def wire(
     _wire_asking(page, handlers, batch)
     arrival = _wire_picture(page, handlers)
     _wire_describing(page, handlers, after_arrival=arrival if auto_describe else None)
+    _wire_reading(page, handlers, arrival, offer=offer_text)
     _wire_api(page, handlers, batch)
     _wire_controls(page.controls)
 
@@ -99,22 +110,7 @@ def _wire_asking(page: Page, handlers: VQAHandlers, batch: dict) -> None:
         api_name="vilt",
         **batch,
     )
-    blip2_answered = vilt_answered.then(
-        handlers.answering.answer_blip2,
-        inputs=[
-            inputs.image,
-            inputs.question,
-            inputs.max_new_tokens,
-            inputs.beams,
-            session.question_route,
-            session.conversation,
-            session.language,
-        ],
-        outputs=[answers.blip2_answer, answers.blip2_status],
-        api_name="blip2",
-        **BLIP2_QUEUE,
-        **batch,
-    )
+    blip2_answered = _wire_blip2_answer(page, handlers, vilt_answered, batch)
     blip2_answered.then(
         handlers.lines.summarise,
         inputs=[
@@ -159,6 +155,54 @@ def _wire_asking(page: Page, handlers: VQAHandlers, batch: dict) -> None:
     )
 
 
+def _wire_blip2_answer(page: Page, handlers: VQAHandlers, vilt_answered, batch: dict):
+    """BLIP-2's step of Ask; returns its event, after which the agreement line is written.
+
+    Where BLIP-2 can stream (ui.answering.can_stream), the page's Ask shows its words as
+    they are generated, one visitor's answer at a time in the same BLIP-2 queue, and
+    ``/blip2`` stays the batched route for API callers. Elsewhere (a model server, ZeroGPU)
+    Ask takes the batched route, whole answers, as before.
+    """
+    inputs, answers, session = page.inputs, page.answers, page.session
+    blip2_inputs = [
+        inputs.image,
+        inputs.question,
+        inputs.max_new_tokens,
+        inputs.beams,
+        session.question_route,
+        session.conversation,
+        session.language,
+    ]
+    blip2_outputs = [answers.blip2_answer, answers.blip2_status]
+    if not can_stream(handlers.answering.services.blip2):
+        return vilt_answered.then(
+            handlers.answering.answer_blip2,
+            inputs=blip2_inputs,
+            outputs=blip2_outputs,
+            api_name="blip2",
+            **BLIP2_QUEUE,
+            **batch,
+        )
+    gr.Button(visible=False).click(
+        handlers.answering.answer_blip2,
+        inputs=blip2_inputs,
+        outputs=blip2_outputs,
+        api_name="blip2",
+        **BLIP2_QUEUE,
+        **batch,
+    )
+    # The words so far replace each other in BLIP-2's box, which is no live region; the
+    # screen reader and speech get the finished answer once, in the agreement line after.
+    return vilt_answered.then(
+        handlers.answering.stream_blip2,
+        inputs=blip2_inputs,
+        outputs=blip2_outputs,
+        api_name="blip2_stream",
+        api_visibility="undocumented",
+        **BLIP2_QUEUE,
+    )
+
+
 def _busy() -> gr.Button:
     return gr.Button(interactive=False)
 
@@ -194,7 +238,7 @@ def _wire_describing(page: Page, handlers: VQAHandlers, *, after_arrival=None) -
         js="() => ['', '', '', '']",
         queue=False,
     ).then(
-        handlers.describing.describe_page,
+        handlers.describing.stream_page,
         inputs=[inputs.image, page.session.conversation],
         outputs=_describe_outputs(page),
         api_name="describe_page",
@@ -203,7 +247,7 @@ def _wire_describing(page: Page, handlers: VQAHandlers, *, after_arrival=None) -
     ).then(None, [page.controls.auto_read], None, js=SPEAK_IF_ON)
     if after_arrival is not None:
         after_arrival.then(
-            handlers.describing.describe_arrival,
+            handlers.describing.stream_arrival,
             inputs=[inputs.image, page.session.conversation],
             outputs=_describe_outputs(page),
             api_name="describe_arrival",
@@ -263,11 +307,41 @@ def _wire_picture(page: Page, handlers: VQAHandlers):
     ).then(
         None,
         None,
-        [answers.vilt_translation, answers.blip2_translation],
-        js="() => ['', '']",
+        [
+            answers.vilt_translation,
+            answers.blip2_translation,
+            answers.text_found,
+            answers.framing_note,
+            session.reading,
+        ],
+        js="() => ['', '', '', '', null]",
         queue=False,
     )
     return arrival
+
+
+def _wire_reading(page: Page, handlers: VQAHandlers, arrival, *, offer: bool) -> None:
+    """Read the text: on the button, and on each picture's arrival (the framing cue in the
+    photo-check line; in kiosk and accessible modes the text itself, offered at once)."""
+    inputs, answers, session = page.inputs, page.answers, page.session
+    outputs = [answers.text_found, answers.framing_note, session.reading_voice, session.reading]
+    inputs.read_text.click(
+        handlers.reading.read_page,
+        inputs=[inputs.image, session.reading],
+        outputs=outputs,
+        api_name="read_text_page",
+        api_visibility="undocumented",
+        **OCR_QUEUE,
+    ).then(None, [page.controls.auto_read, session.reading_voice], None, js=SPEAK_TEXT_IF_ON)
+    handlers.reading.offer_on_arrival = offer
+    arrival.then(
+        handlers.reading.read_arrival,
+        inputs=[inputs.image, session.reading],
+        outputs=outputs,
+        api_name="read_arrival",
+        api_visibility="undocumented",
+        **OCR_QUEUE,
+    ).then(None, [page.controls.auto_read, session.reading_voice], None, js=SPEAK_TEXT_IF_ON)
 
 
 def _wire_api(page: Page, handlers: VQAHandlers, batch: dict) -> None:
@@ -297,6 +371,14 @@ def _wire_api(page: Page, handlers: VQAHandlers, batch: dict) -> None:
         outputs=[answers.blip2_answer, answers.blip2_status, session.quality_io],
         api_name="describe",
         **batch,
+    )
+    # The text in the picture, line by line with boxes, and the framing cue.
+    gr.Button(visible=False).click(
+        handlers.reading.read_api,
+        inputs=[inputs.image],
+        outputs=[session.reading_io],
+        api_name="read_text",
+        **OCR_QUEUE,
     )
 
 

@@ -30,47 +30,40 @@ _NUMBER_WORDS = {
 _ARTICLES = frozenset({"a", "an", "the"})
 
 
+# The reference evaluator's table, entry by entry as "word:what it becomes", quirks kept:
+# "somebody'd" becomes "somebodyd", "she's" maps to itself, "twas" gains an apostrophe in
+# front, and ordinary words such as "well", "were", "shes" or "whore" are left alone. Its
+# capitalised keys ("Id've", "I'dve", "Im", "Ive") are left out: the word pass lower-cases
+# every word first, so they can never match.
+_CONTRACTION_TABLE = """
+aint:ain't arent:aren't cant:can't couldve:could've couldnt:couldn't couldn'tve:couldn't've
+couldnt've:couldn't've didnt:didn't doesnt:doesn't dont:don't hadnt:hadn't hadnt've:hadn't've
+hadn'tve:hadn't've hasnt:hasn't havent:haven't hed:he'd hed've:he'd've he'dve:he'd've hes:he's
+howd:how'd howll:how'll hows:how's isnt:isn't itd:it'd itd've:it'd've it'dve:it'd've
+itll:it'll let's:let's maam:ma'am mightnt:mightn't mightnt've:mightn't've
+mightn'tve:mightn't've mightve:might've mustnt:mustn't mustve:must've neednt:needn't
+notve:not've oclock:o'clock oughtnt:oughtn't ow's'at:'ow's'at 'ows'at:'ow's'at
+'ow'sat:'ow's'at shant:shan't shed've:she'd've she'dve:she'd've she's:she's
+shouldve:should've shouldnt:shouldn't shouldnt've:shouldn't've shouldn'tve:shouldn't've
+somebody'd:somebodyd somebodyd've:somebody'd've somebody'dve:somebody'd've
+somebodyll:somebody'll somebodys:somebody's someoned:someone'd someoned've:someone'd've
+someone'dve:someone'd've someonell:someone'll someones:someone's somethingd:something'd
+somethingd've:something'd've something'dve:something'd've somethingll:something'll
+thats:that's thered:there'd thered've:there'd've there'dve:there'd've therere:there're
+theres:there's theyd:they'd theyd've:they'd've they'dve:they'd've theyll:they'll
+theyre:they're theyve:they've twas:'twas wasnt:wasn't wed've:we'd've we'dve:we'd've
+weve:we've werent:weren't whatll:what'll whatre:what're whats:what's whatve:what've
+whens:when's whered:where'd wheres:where's whereve:where've whod:who'd whod've:who'd've
+who'dve:who'd've wholl:who'll whos:who's whove:who've whyll:why'll whyre:why're whys:why's
+wont:won't wouldve:would've wouldnt:wouldn't wouldnt've:wouldn't've wouldn'tve:wouldn't've
+yall:y'all yall'll:y'all'll y'allll:y'all'll yall'd've:y'all'd've y'alld've:y'all'd've
+y'all'dve:y'all'd've youd:you'd youd've:you'd've you'dve:you'd've youll:you'll
+youre:you're youve:you've
+"""
+
+
 def _contractions() -> dict[str, str]:
-    # Written as the restored forms; the key is the form with apostrophes removed.
-    restored = """
-    ain't aren't can't could've couldn't couldn't've couldn't've didn't doesn't don't
-    hadn't hadn't've hasn't haven't he'd he'd've he's how'd how'll how's i'd've i'm i've
-    isn't it'd it'd've it'll let's ma'am mightn't mightn't've might've mustn't must've
-    needn't not've o'clock oughtn't 'ow's'at shan't she'd've she's should've shouldn't
-    shouldn't've somebody'd somebody'd've somebody'll somebody's someone'd someone'd've
-    someone'll someone's something'd something'd've something'll that's there'd
-    there'd've there're there's they'd they'd've they'll they're they've twas wasn't
-    we'd've we've weren't what'll what're what's what've when's where'd where's where've
-    who'd who'd've who'll who're who's who've why'll why're why's won't would've wouldn't
-    wouldn't've y'all y'all'll y'all'd've you'd you'd've you'll you're you've
-    """.split()
-    table = {word.replace("'", ""): word for word in restored}
-    # Forms where a single apostrophe was dropped, as the reference also lists them.
-    partial = {
-        "couldnt've": "couldn't've", "couldn'tve": "couldn't've", "hadnt've": "hadn't've",
-        "hadn'tve": "hadn't've", "hed've": "he'd've", "he'dve": "he'd've", "Im": "I'm",
-        "Id've": "I'd've", "I'dve": "I'd've", "itd've": "it'd've", "it'dve": "it'd've",
-        "mightnt've": "mightn't've", "mightn'tve": "mightn't've", "shed've": "she'd've",
-        "she'dve": "she'd've", "shouldnt've": "shouldn't've", "shouldn'tve": "shouldn't've",
-        "somebodyd've": "somebody'd've", "somebody'dve": "somebody'd've",
-        "someoned've": "someone'd've", "someone'dve": "someone'd've",
-        "somethingd've": "something'd've", "something'dve": "something'd've",
-        "thered've": "there'd've", "there'dve": "there'd've", "theyd've": "they'd've",
-        "they'dve": "they'd've", "wed've": "we'd've", "we'dve": "we'd've",
-        "whod've": "who'd've", "who'dve": "who'd've", "wouldnt've": "wouldn't've",
-        "wouldn'tve": "wouldn't've", "yall'll": "y'all'll", "yall'd've": "y'all'd've",
-        "y'alld've": "y'all'd've", "y'all'dve": "y'all'd've", "youd've": "you'd've",
-        "you'dve": "you'd've", "Ill": "I'll", "Ive": "I've", "Id": "I'd",
-    }  # fmt: skip
-    table.update(partial)
-    # Ordinary words that an apostrophe-stripping rule would wrongly restore; the reference
-    # lists only their capitalised forms ("Id", "Im", "Ive", "Ill"), which never match after
-    # lower-casing, and leaves the rest out.
-    for word in ("id", "id've", "im", "ive", "ill", "its", "lets", "wed", "well", "were",
-                 "hell", "shell", "shed"):  # fmt: skip
-        table.pop(word, None)
-    table.pop("id've", None)
-    return table
+    return dict(entry.split(":", 1) for entry in _CONTRACTION_TABLE.split())
 
 
 _CONTRACTIONS = _contractions()

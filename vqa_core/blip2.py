@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import Blip2ForConditionalGeneration, Blip2Processor
+from transformers import Blip2ForConditionalGeneration, Blip2Processor, StoppingCriteriaList
 
 from ._runtime import model_errors, pair_batch, timed
 from .errors import InputError, QuestionError
@@ -22,6 +22,7 @@ from .questions import (
     clean_question,
     format_prompt,
 )
+from .streaming import GenerationStop, TextStream, TokenTextStreamer
 
 __all__ = ["Blip2Result", "Blip2Answerer", "load_blip2", "QUANTIZATION_CHOICES"]
 
@@ -67,8 +68,9 @@ def load_blip2(
 
     ``device_map="auto"`` lets accelerate spread a large checkpoint over the GPU and CPU
     memory; ``quantization`` is ``int8`` through torchao (CPU and CUDA: each weight is
-    quantized as it is read, so the float model never exists whole) or ``8bit`` / ``4bit``
-    through bitsandbytes.
+    quantized as it is read, so the float model never exists whole), ``int4`` (CPU: OPT's
+    linear layers packed for PyTorch's int4 kernel as they are read, the rest int8) or
+    ``8bit`` / ``4bit`` through bitsandbytes.
     """
     placement = placement or resolve_placement(device, dtype)
     model, processor = load_pretrained(
@@ -297,7 +299,9 @@ class Blip2Answerer:
         prompts: list[str] | None,
         max_new_tokens: int,
         num_beams: int,
+        **streaming: object,
     ) -> tuple[list[str], float]:
+        # ``streaming`` is a streamer and stopping criteria for one sequence (``_stream``).
         with timed() as watch, model_errors("BLIP-2"), torch.inference_mode():
             if prompts is None:
                 inputs = self.processor(images=pictures, return_tensors="pt").to(self.input_device)
@@ -316,8 +320,73 @@ class Blip2Answerer:
                 num_beams=num_beams,
                 do_sample=False,
                 **options,
+                **streaming,
             )
             # The language model returns prompt + continuation; keep the continuation.
             new_tokens = generated[:, prompt_length:]
             texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
         return [text.strip() for text in texts], watch.seconds
+
+    # Streaming: the page shows the words as they are generated ------------------------------
+    def stream_answer(
+        self,
+        image: ImageSource,
+        question: str,
+        *,
+        history: object = None,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        num_beams: int = 1,
+    ) -> TextStream[Blip2Result]:
+        """:meth:`answer`, its text yielded as it is generated; ``result`` is then the same
+        :class:`Blip2Result` (decoding is greedy, so the streamer changes nothing).
+
+        The picture, question and prompt are checked here, before anything is generated.
+        Beam search keeps its best sequence open to the end, so with ``num_beams > 1`` the
+        stream yields nothing before its result.
+        """
+        picture = load_image(image)
+        text = clean_question(question)
+        max_new_tokens = max(1, min(int(max_new_tokens), MAX_NEW_TOKENS_LIMIT))
+        num_beams = max(1, min(int(num_beams), MAX_BEAMS))
+        prompt = self.build_prompt(text, history, max_new_tokens=max_new_tokens)
+        return self._stream([picture], [prompt], text, max_new_tokens, num_beams)
+
+    def stream_description(
+        self,
+        image: ImageSource,
+        *,
+        max_new_tokens: int = DEFAULT_CAPTION_TOKENS,
+        num_beams: int = 1,
+    ) -> TextStream[Blip2Result]:
+        """:meth:`describe`, its text yielded as it is generated (as :meth:`stream_answer`)."""
+        picture = load_image(image)
+        max_new_tokens = max(1, min(int(max_new_tokens), MAX_NEW_TOKENS_LIMIT))
+        num_beams = max(1, min(int(num_beams), MAX_BEAMS))
+        prompts = [self.caption_prompt] if self.caption_prompt else None
+        return self._stream([picture], prompts, "", max_new_tokens, num_beams)
+
+    def _stream(
+        self,
+        pictures: list,
+        prompts: list[str] | None,
+        question: str,
+        max_new_tokens: int,
+        num_beams: int,
+    ) -> TextStream[Blip2Result]:
+        def run(streamer: TokenTextStreamer, stop: GenerationStop) -> Blip2Result:
+            # transformers refuses a streamer with beam search; the whole answer then comes
+            # at the end. The result is decoded from the ids generate() returns, exactly as
+            # answer_batch decodes them, never pieced together from the streamed text.
+            streaming = (
+                {"streamer": streamer, "stopping_criteria": StoppingCriteriaList([stop])}
+                if num_beams == 1
+                else {}
+            )
+            (answer,), seconds = self._generate(
+                pictures, prompts, max_new_tokens, num_beams, **streaming
+            )
+            return Blip2Result(
+                answer=answer, question=question, seconds=seconds, batch_size=1, model=self.name
+            )
+
+        return TextStream(run, self.processor.tokenizer)

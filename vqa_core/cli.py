@@ -48,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=QUANTIZATION_CHOICES,
         help=(
-            "auto: float weights when they fit, int8 when only that fits; int8: torchao "
-            "int8 weights (CPU and CUDA); 8bit/4bit: bitsandbytes (CUDA); none: never quantize"
+            "auto: float weights when they fit, int8 when only that fits, then int4; int8: "
+            "torchao int8 weights (CPU and CUDA); int4: the language model's weights in 4 bits "
+            "on PyTorch's CPU kernel, the rest int8 (CPU); 8bit/4bit: bitsandbytes (CUDA); "
+            "none: never quantize"
         ),
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -15,7 +15,16 @@ __all__ = [
 
 
 class VQAError(Exception):
-    """Base class: its message is written for a person, not a developer."""
+    """Base class: its message is written for a person, not a developer.
+
+    ``code`` names the sentence (``"image_empty"``) and ``values`` what fills it in, so a
+    page in another language can say the same in its own words; the message is English.
+    """
+
+    def __init__(self, *args: object, code: str | None = None, **values: object) -> None:
+        super().__init__(*args)
+        self.code = code
+        self.values = values
 
 
 class InputError(VQAError, ValueError):

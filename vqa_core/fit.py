@@ -20,7 +20,8 @@ an H200 in docs/what-runs-where.md):
   GPU and CPU memory (``device_map="auto"``) is planned only when asked for: streaming the
   weights to the GPU for every token answered 3.6x slower than the CPU alone;
 - CPU: bf16 where the CPU runs it natively (AMX or AVX512-BF16), fp32 otherwise; then int8
-  weights (torchao, activations in the same float type);
+  weights (torchao, activations in the same float type); then, for a model that generates
+  text, int4 weights for its language model and int8 for the rest (:mod:`vqa_core.int4_cpu`);
 - nothing fits: no load, and the sentence.
 """
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -55,12 +56,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # "auto" lets the plan pick; "none" forbids quantizing; int8 is torchao's (CPU and CUDA);
+# int4 is the language model's weights on PyTorch's CPU int4 kernel (the rest in int8);
 # 8bit / 4bit are bitsandbytes' (CUDA).
-QUANTIZATION_CHOICES = ("auto", "none", "int8", "8bit", "4bit")
+QUANTIZATION_CHOICES = ("auto", "none", "int8", "int4", "8bit", "4bit")
 # Room for activations, the allocator's caches and what the app allocates per request, on
 # top of the weights: a fixed part and a part proportional to the model (measured peaks of
 # ViLT-B/32 and BLIP-2 OPT-2.7B at batch 8 stay inside it; see docs/performance.md).
-LOADABLE_QUANTIZATIONS = ("none", "int8", "8bit", "4bit")
+LOADABLE_QUANTIZATIONS = ("none", "int8", "int4", "8bit", "4bit")
 MARGIN_FIXED = 256 * 1024**2
 # Below this many bytes of fp32 weights, fp32 beats bf16 on CPU (see _cpu_float).
 SMALL_MODEL_BYTES = 32 * 1024**2
@@ -84,6 +86,11 @@ class Footprint:
     # quantized, and fp32 under fp16 (``strict`` ones under bf16 too); part of other_params.
     fp32_under_fp16: int = 0
     fp32_under_bf16: int = 0
+    # The language model's linear layers int4 packs (part of linear_params): their weights,
+    # output rows, and groups (one bf16 scale and one bf16 zero each).
+    int4_params: int = 0
+    int4_rows: int = 0
+    int4_groups: int = 0
 
     @property
     def params(self) -> int:
@@ -95,6 +102,11 @@ class Footprint:
         floats = self.other_params * width + upcast.get(dtype, 0) * (4 - width)
         if quantization == "int8" or quantization == "8bit":
             return self.linear_params + 5 * self.linear_rows + floats
+        if quantization == "int4":
+            int8_params = self.linear_params - self.int4_params
+            int8_rows = self.linear_rows - self.int4_rows
+            int4 = self.int4_params // 2 + 4 * self.int4_groups
+            return int8_params + 5 * int8_rows + int4 + floats
         if quantization == "4bit":
             return self.linear_params // 2 + 5 * self.linear_rows + floats
         return self.linear_params * width + floats
@@ -127,7 +139,7 @@ class LoadPlan:
         """``cpu / bfloat16``, ``cpu / int8 (bfloat16 activations)``, or ``not loaded``."""
         if self.placement is None:
             return "not loaded"
-        if self.quantization in ("int8", "8bit", "4bit"):
+        if self.quantization in ("int8", "int4", "8bit", "4bit"):
             where = f"{self.placement.device.type} / {self.quantization}"
             where += f" ({self.placement.dtype_name} activations)"
         else:
@@ -141,6 +153,7 @@ def quantization_config(
     quantization: str,
     compute_dtype: torch.dtype,
     device: torch.device | str | None = None,
+    int4_plan: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ):
     """The ``quantization_config`` ``from_pretrained`` takes for a loadable choice, or ``None``.
 
@@ -155,6 +168,11 @@ def quantization_config(
       on CPU the loaders then run those layers on PyTorch's own int8 kernels
       (:mod:`vqa_core.int8_cpu`). torchao's weight-only int8 has no fast CPU kernel (6-11x
       slower than bf16 here); see docs/performance.md for the measured comparison.
+
+    int4 (CPU only) takes ``int4_plan``, ``(int4 layers, int8 layers)`` by module name
+    (:func:`vqa_core.int4_cpu.int4_layers_of`): the language model's linear layers are packed
+    for PyTorch's CPU int4 kernel as they are read, the others stored as int8 stores them.
+    With no int4 layer (a model that does not generate text) it is int8's config.
     """
     import importlib.util
 
@@ -167,11 +185,11 @@ def quantization_config(
         )
     if quantization == "none":
         return None
-    if quantization == "int8":
+    if quantization in ("int8", "int4"):
         if importlib.util.find_spec("torchao") is None:
             raise ModelLoadError(
-                "int8 loading needs the torchao package; install it with `pip install torchao`, "
-                "or load with --quantization none."
+                f"{quantization} loading needs the torchao package; install it with "
+                "`pip install torchao`, or load with --quantization none."
             )
         from torchao.quantization import (
             Int8DynamicActivationInt8WeightConfig,
@@ -179,6 +197,19 @@ def quantization_config(
         )
         from transformers import TorchAoConfig
 
+        on_cpu = device is None or torch.device(device).type == "cpu"
+        if quantization == "int4":
+            if not on_cpu:
+                raise ModelLoadError(
+                    f"int4 runs on PyTorch's CPU kernel, not on {torch.device(device).type}; "
+                    "choose one of: int8, 8bit, 4bit (bitsandbytes, CUDA) there, or --device cpu."
+                )
+            from .int4_cpu import int4_torchao_config
+
+            int4_layers, int8_layers = int4_plan
+            if int4_layers:
+                return TorchAoConfig(int4_torchao_config(int4_layers, int8_layers))
+            return TorchAoConfig(Int8DynamicActivationInt8WeightConfig())
         if device is not None and torch.device(device).type == "cuda":
             return TorchAoConfig(Int8WeightOnlyConfig())
         return TorchAoConfig(Int8DynamicActivationInt8WeightConfig())
@@ -254,9 +285,11 @@ def _header_counts(files: list[Path]) -> tuple[int, int, int, int, int]:
     return matrices, rows, others, largest, stored
 
 
-def _meta_counts(source: str, model_class: type) -> tuple[int, int, int, int, int, int]:
+def _meta_counts(
+    source: str, model_class: type
+) -> tuple[int, int, int, int, int, int, tuple[int, int, int]]:
     """The model on ``meta``: ``(linear params, their rows, other float params, largest,
-    params upcast to fp32 under fp16, under bf16)``."""
+    params upcast to fp32 under fp16, under bf16, (int4 params, rows, groups))``."""
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(source)
@@ -293,7 +326,23 @@ def _meta_counts(source: str, model_class: type) -> tuple[int, int, int, int, in
                 under_fp16 += parameter.numel()
             if within(name, strict):
                 under_bf16 += parameter.numel()
-    return linear, rows, others, largest, under_fp16, under_bf16
+    return linear, rows, others, largest, under_fp16, under_bf16, _int4_counts(model, keep | strict)
+
+
+def _int4_counts(model: torch.nn.Module, keep: set[str]) -> tuple[int, int, int]:
+    """``(weights, output rows, groups)`` of the layers an int4 load packs (vqa_core.int4_cpu
+    picks them: the language model's linear layers with widths its kernel takes)."""
+    from .int4_cpu import int4_group_size, int4_layer_names
+
+    kept = [name for name, _ in model.named_modules() if any(f".{k}." in f".{name}." for k in keep)]
+    params = rows = groups = 0
+    for name in int4_layer_names(model, skip=kept)[0]:
+        layer = model.get_submodule(name)
+        group = int4_group_size(layer.in_features, layer.out_features) or layer.in_features
+        params += layer.weight.numel()
+        rows += layer.out_features
+        groups += layer.weight.numel() // group
+    return params, rows, groups
 
 
 def measure_checkpoint(source: str, model_class: type | None = None) -> Footprint | None:
@@ -309,9 +358,11 @@ def measure_checkpoint(source: str, model_class: type | None = None) -> Footprin
             logger.warning("could not read the safetensors headers of %s: %s", source, err)
     if model_class is not None:
         try:
-            linear, rows, others, largest, fp16_up, bf16_up = _meta_counts(source, model_class)
+            linear, rows, others, largest, fp16_up, bf16_up, int4 = _meta_counts(
+                source, model_class
+            )
             return Footprint(
-                source, linear, rows, others, largest, stored, "config", fp16_up, bf16_up
+                source, linear, rows, others, largest, stored, "config", fp16_up, bf16_up, *int4
             )
         except Exception as err:  # any failure here only means: count another way
             logger.info("could not build %s on the meta device (%s)", source, err)
@@ -434,6 +485,21 @@ def _candidates(
                 f"int8 weights with {compute.dtype_name} activations (torchao)",
             )
         )
+    # int4 comes after int8 under auto: it halves the language model's weights again and
+    # reads them faster per generated token, but runs a prompt's rows slower (one layer,
+    # 44 rows: 26.4 ms against int8's 8.6) and is coarser (docs/performance.md). A model
+    # with no language model to pack (ViLT) would load exactly as int8 does, so auto does
+    # not offer it twice.
+    packs_int4 = footprint is not None and footprint.int4_params > 0
+    if quantization == "int4" or (quantization == "auto" and dtype == "auto" and packs_int4):
+        if packs_int4 or footprint is None:
+            why = (
+                f"int4 weights for the language model (PyTorch's int4 kernel), int8 for the "
+                f"rest, {cpu.dtype_name} activations"
+            )
+        else:
+            why = "int4 asked for, but no layer generates text here, so int8 weights (torchao)"
+        found.append(_Candidate(cpu, "int4", None, why))
     if quantization in ("8bit", "4bit"):
         found.append(_Candidate(cpu, quantization, device_map or "auto", "bitsandbytes"))
     return found
@@ -567,11 +633,17 @@ def plan_load(
     need = footprint.need_bytes(smallest.placement.dtype, smallest.quantization)
     free, where = _free_for(smallest, host)
     remedies = ["Close other programs", "use a larger machine"]
-    if dtype != "auto" or quantization not in ("auto", "int8"):
-        int8_need = footprint.need_bytes(torch.float32, "int8")
-        if int8_need < need:
+    if dtype != "auto" or quantization not in ("auto", "int8", "int4"):
+        auto_candidates = _candidates(device, "auto", "auto", None, footprint)
+        auto_smallest = min(
+            auto_candidates, key=lambda c: footprint.need_bytes(c.placement.dtype, c.quantization)
+        )
+        auto_need = footprint.need_bytes(auto_smallest.placement.dtype, auto_smallest.quantization)
+        if auto_need < need:
             remedies.insert(
-                0, f"Leave --dtype and --quantization on auto (int8 needs {format_gb(int8_need)})"
+                0,
+                "Leave --dtype and --quantization on auto "
+                f"({_precision_words(auto_smallest)} needs {format_gb(auto_need)})",
             )
             remedies[1] = remedies[1].lower()
     if instead:

@@ -104,13 +104,14 @@ def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
-            raise ImageInputError("The image file is empty.")
+            raise ImageInputError("The image file is empty.", code="image_empty")
         stream: io.BytesIO | Path = io.BytesIO(data)
     elif isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if isinstance(text, str) and text.strip().lower().startswith(_URL_PREFIXES):
             raise ImageInputError(
-                "Images are not fetched from URLs; download the picture and upload the file."
+                "Images are not fetched from URLs; download the picture and upload the file.",
+                code="image_url",
             )
         stream = Path(text)
         if not stream.is_file():
@@ -126,14 +127,17 @@ def _open(source: ImageSource) -> Image.Image:
             return Image.open(stream)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageInputError(
-            "The image has too many pixels to process safely; please upload a smaller picture."
+            "The image has too many pixels to process safely; please upload a smaller picture.",
+            code="image_too_many_pixels",
         ) from err
     except UnidentifiedImageError as err:
         raise ImageInputError(
-            f"This file is not an image that can be read (supported: {readable})."
+            f"This file is not an image that can be read (supported: {readable}).",
+            code="image_not_image",
+            formats=readable,
         ) from err
     except OSError as err:
-        raise ImageInputError(f"The image could not be read: {err}.") from err
+        raise ImageInputError(f"The image could not be read: {err}.", code="image_damaged") from err
 
 
 _WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -229,11 +233,12 @@ def _decode(
     image = _open(source)
     width, height = image.size
     if width < 1 or height < 1:
-        raise ImageInputError("The image has no pixels.")
+        raise ImageInputError("The image has no pixels.", code="image_damaged")
     if width * height > max_pixels:
         raise ImageInputError(
             f"The image is {width}x{height} ({width * height / 1e6:.0f} megapixels); "
-            f"the limit is {max_pixels / 1e6:.0f} megapixels. Please upload a smaller picture."
+            f"the limit is {max_pixels / 1e6:.0f} megapixels. Please upload a smaller picture.",
+            code="image_too_many_pixels",
         )
     decoded = image is source
     try:
@@ -246,13 +251,15 @@ def _decode(
         estimate = estimate_decode_bytes(image, full_size=(width, height), max_side=max_side)
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageInputError(
-            "The image file is damaged or incomplete and could not be decoded."
+            "The image file is damaged or incomplete and could not be decoded.",
+            code="image_damaged",
         ) from err
     if estimate > max_decode_bytes:
         raise ImageInputError(
             f"The image is {width}x{height} and would need about {estimate / 1024**2:,.0f} MB "
             f"of memory to read; the limit is {max_decode_bytes / 1024**2:,.0f} MB. Please "
-            "upload a smaller picture, or save it as a JPEG."
+            "upload a smaller picture, or save it as a JPEG.",
+            code="image_too_much_memory",
         )
     try:
         with DECODE_BUDGET.reserve(estimate):
@@ -267,13 +274,15 @@ def _decode(
             picture = image
     except DecodeBusyError as err:
         raise ImageInputError(
-            "The server is busy reading other large pictures; please try again in a minute."
+            "The server is busy reading other large pictures; please try again in a minute.",
+            code="image_busy",
         ) from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         # The traceback would keep the half-decoded picture alive until the caller lets go.
         traceback.clear_frames(err.__traceback__)
         raise ImageInputError(
-            "The image file is damaged or incomplete and could not be decoded."
+            "The image file is damaged or incomplete and could not be decoded.",
+            code="image_damaged",
         ) from err
     finally:
         image = None  # the decoded file's pixels, unless they are the picture returned

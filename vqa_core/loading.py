@@ -12,6 +12,7 @@ import torch
 
 from ._runtime import load_errors
 from .fit import quantization_config
+from .int4_cpu import int4_layers_of, use_pytorch_int4_kernels
 from .int8_cpu import use_pytorch_int8_kernels
 from .memory import frees_returned_while_loading
 from .placement import Placement
@@ -36,18 +37,33 @@ def load_pretrained(
     """``model_class`` and ``processor_class`` from a hub id or a folder, ready to answer.
 
     Weights load in ``placement``'s dtype; ``quantization`` (``int8`` through torchao,
-    ``8bit`` / ``4bit`` through bitsandbytes) quantizes each weight as it is read, so the
-    float model never exists whole. ``spread_bitsandbytes`` lets accelerate spread a
-    bitsandbytes model over the GPU and CPU; ``device_map`` overrides where it goes.
+    ``int4`` for the language model with int8 for the rest, ``8bit`` / ``4bit`` through
+    bitsandbytes) quantizes each weight as it is read, so the float model never exists whole.
+    ``spread_bitsandbytes`` lets accelerate spread a bitsandbytes model over the GPU and CPU;
+    ``device_map`` overrides where it goes.
     ``check(model)`` raises ``ValueError`` for a checkpoint of the wrong kind.
     """
-    config = quantization_config(quantization, placement.dtype, placement.device)
+    int4_layers: list[str] = []
+    int4_fallback: list[str] = []
+    int8_layers: list[str] = []
+    if quantization == "int4":
+        with load_errors(title, name_or_path):
+            int4_layers, int4_fallback, int8_layers = int4_layers_of(model_class, name_or_path)
+        if not int4_layers and not int4_fallback:
+            logger.info(
+                "%s does not generate text token by token, so int4 packs none of its layers: "
+                "they load in int8, which measured fastest for the many rows it runs",
+                title,
+            )
+    config = quantization_config(
+        quantization, placement.dtype, placement.device, (int4_layers, int8_layers)
+    )
     kwargs: dict = {"dtype": placement.dtype}
     if config is not None:
         kwargs["quantization_config"] = config
         # Quantized where it will run: no second copy on another device.
         single = {"": str(placement.device)}
-        spread = spread_bitsandbytes and quantization != "int8"
+        spread = spread_bitsandbytes and quantization not in ("int8", "int4")
         kwargs["device_map"] = device_map or ("auto" if spread else single)
     elif device_map:
         kwargs["device_map"] = device_map
@@ -59,6 +75,10 @@ def load_pretrained(
             check(model)
     if "device_map" not in kwargs:
         model.to(placement.device)
+    if quantization == "int4":
+        report = use_pytorch_int4_kernels(model, int4_fallback)
+        logger.info("%s: %s", title, report.describe())
+        model.int4_report = report  # what the loader packed, for the log and the tests
     if config is not None:
         use_pytorch_int8_kernels(model)  # it takes only torchao int8 layers on the CPU
     model.eval()

@@ -53,22 +53,26 @@ def clean_question(question: object, *, max_chars: int = MAX_QUESTION_CHARS) -> 
     Raises :class:`QuestionError` for a missing, empty or over-long question.
     """
     if question is None:
-        raise QuestionError("Please type a question about the image.")
+        raise QuestionError("Please type a question about the image.", code="question_empty")
     if not isinstance(question, str):
         raise QuestionError(f"The question must be text, not {type(question).__name__}.")
     if len(question) > max_chars * _RAW_SLACK:
         raise QuestionError(
-            f"The question is {len(question)} characters long; please keep it under {max_chars}."
+            f"The question is {len(question)} characters long; please keep it under {max_chars}.",
+            code="question_too_long",
+            limit=max_chars,
         )
     visible = "".join(
         " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in question
     )
     text = _WHITESPACE.sub(" ", visible).strip()
     if not text:
-        raise QuestionError("Please type a question about the image.")
+        raise QuestionError("Please type a question about the image.", code="question_empty")
     if len(text) > max_chars:
         raise QuestionError(
-            f"The question is {len(text)} characters long; please keep it under {max_chars}."
+            f"The question is {len(text)} characters long; please keep it under {max_chars}.",
+            code="question_too_long",
+            limit=max_chars,
         )
     return text
 

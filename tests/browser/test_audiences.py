@@ -55,7 +55,7 @@ def test_on_a_phone_every_control_is_44_px_and_the_answers_come_into_view(
     upload_and_ask_by_tapping(page, *sample)
     # After tapping Ask the answers are in view, not 1,200 px below.
     top = page.evaluate("() => document.getElementById('vqa-answers').getBoundingClientRect().top")
-    assert 0 <= top < 844 * 0.5, top
+    assert -1 <= top < 844 * 0.5, top  # scrolled to its top, give or take a sub-pixel
     page.locator("#vqa-advanced button.label-wrap").click()
     page.locator("#vqa-about button.label-wrap").click()
     page.wait_for_timeout(300)

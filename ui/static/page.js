@@ -52,13 +52,32 @@
     }).observe(el, { childList: true, subtree: true, characterData: true });
   });
   watchFinished("vqa-quality");
+  watchFinished("vqa-framing");
   watchFinished("vqa-agreement");
+  watchFinished("vqa-text-found");
   // The conversation reads in order as a list; it is not announced on its own (the answer
   // line already says the newest turn).
   whenPresent("vqa-conversation", (el) => {
     el.setAttribute("role", "log");
     el.setAttribute("aria-live", "off");
   });
+  // After a picture is chosen, the keyboard's next stop is the question: the file chooser
+  // otherwise leaves focus on the upload area, and a screen reader user must hunt for the box.
+  // (Not on the kiosk: a focused box would raise an on-screen keyboard no one asked for.)
+  if (!options.kiosk) {
+    whenPresent("vqa-image", (area) => {
+      area.addEventListener("change", (event) => {
+        if (!(event.target instanceof HTMLInputElement) || event.target.type !== "file") return;
+        const watcher = new MutationObserver(() => {
+          if (!area.querySelector("img")) return;
+          watcher.disconnect();
+          const box = document.querySelector("#vqa-question textarea");
+          if (box) box.focus();
+        });
+        watcher.observe(area, { childList: true, subtree: true });
+      }, true);
+    });
+  }
   // While the models work: a busy sentence, announced once, and on a narrow screen the
   // answers brought into view (they sit far below the question on a phone).
   window.vqaAsking = () => {
@@ -153,6 +172,10 @@
     const shown = (questions[base] || [])[number - 1];
     const english = (questions.en || [])[number - 1];
     const question = base === "en" || options.translates ? shown || english : english;
+    window.vqaAskText(question);
+  };
+  // A question tapped rather than typed: put in the box, then asked.
+  window.vqaAskText = (question) => {
     const box = document.querySelector("#vqa-question textarea");
     if (!box || !question) return;
     box.value = question;
@@ -200,17 +223,40 @@
   window.vqaSpeak = () => {
     if (!("speechSynthesis" in window)) return;
     // The photo-quality sentence first: it says how far to trust what follows.
-    const parts = ["vqa-quality", "vqa-agreement"]
-      .map((id) => byId(id))
-      .map((el) => (el ? el.innerText.trim() : ""))
+    // Finished text only: a line still being worked on holds Gradio's timer, not words.
+    const parts = ["vqa-quality", "vqa-framing", "vqa-agreement"]
+      .map((id) => finishedText(byId(id)))
       .filter((part) => part);
-    if (!parts.length) return;
+    if (!parts.length) {
+      // A button that does nothing reads as broken: say why there is nothing, and how to start.
+      const nothing = (options.nothingToRead || {})[pageBase()] || (options.nothingToRead || {}).en || "";
+      window.vqaAnnounce(nothing);
+      parts.push(nothing);
+    }
     window.speechSynthesis.cancel();
     const utterance = new SpeechSynthesisUtterance(parts.join(" "));
     utterance.lang = pageLanguage();
     const voice = window.vqaPickVoice();
     if (voice) utterance.voice = voice;
     sayVoiceMissing(!voice);
+    window.speechSynthesis.speak(utterance);
+  };
+  // The text read in a picture, in a voice for the text's own language ("ar" or "en", from
+  // the server), not the page's: an Arabic label on an English page is read in Arabic.
+  window.vqaSpeakText = (id, language) => {
+    if (!("speechSynthesis" in window)) return;
+    const el = byId(id);
+    const text = el ? el.innerText.trim() : "";
+    if (!text) return;
+    window.speechSynthesis.cancel();
+    const utterance = new SpeechSynthesisUtterance(text);
+    const wanted = (language || pageLanguage()).toLowerCase();
+    utterance.lang = wanted;
+    const voices = window.speechSynthesis.getVoices()
+      .filter((v) => (v.lang || "").toLowerCase().split(/[-_]/)[0] === wanted.split("-")[0]);
+    const voice = voices.find((v) => v.localService) || voices[0] || null;
+    if (voice) utterance.voice = voice;
+    window.vqaLastSpoken = { text, lang: utterance.lang };
     window.speechSynthesis.speak(utterance);
   };
   window.vqaStopSpeaking = () => {

@@ -1,0 +1,287 @@
+"""Int4 on CPU: the language model's layers packed for PyTorch's int4 kernel as they load,
+the planner's bytes and choice, and both models answering where only int4 fits."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from cgroup_limits import run_app_models, unavailable_reason
+from transformers import Blip2ForConditionalGeneration, ViltForQuestionAnswering
+
+from vqa_core import Blip2Answerer, ViltAnswerer
+from vqa_core import fit as fit_module
+from vqa_core.fit import Footprint, measure_checkpoint, plan_load
+from vqa_core.int4_cpu import Int4CpuLinear, int4_group_size, quantize_linear_int4
+from vqa_core.int8_cpu import Int8CpuLinear
+from vqa_core.memory import GIB, MemoryReport, format_gb
+
+
+def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.float() - want.float()).norm() / want.float().norm())
+
+
+def reference_dequantized(weight: torch.Tensor, group: int) -> torch.Tensor:
+    """4-bit min/max quantization per group of input columns, written here from its
+    definition (code = round((w - min) / step), w' = min + code * step), not from the code
+    under test; scales and minimums rounded to bf16 as the kernel stores them."""
+    rows, columns = weight.shape
+    groups = weight.float().reshape(rows, columns // group, group)
+    low = groups.amin(-1, keepdim=True)
+    step = ((groups.amax(-1, keepdim=True) - low) / 15).to(torch.bfloat16).float()
+    low = low.to(torch.bfloat16).float()
+    codes = torch.clamp(torch.round((groups - low) / step), 0, 15)
+    return (low + codes * step).reshape(rows, columns)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("rows", [1, 4, 44])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_int4_layer_against_the_float_layer_and_a_dequantized_product(bias, rows, dtype):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(256, 96, bias=bias)
+    packed = quantize_linear_int4(layer, "test layer")
+    assert isinstance(packed, Int4CpuLinear) and packed.group_size == 128
+    x = torch.randn(2, rows, 256)  # 3-D, as the models call their layers
+    with torch.inference_mode():
+        given = x.to(dtype)
+        before = given.clone()
+        got = packed(given)
+        want_float = layer(x)
+        reference = x @ reference_dequantized(layer.weight, 128).t()
+        if bias:
+            reference = reference + layer.bias
+    assert got.shape == (2, rows, 96) and got.dtype == dtype
+    assert torch.equal(given, before), "the input was changed in place"
+    # The kernel computes what the dequantized weights compute, up to bf16 rounding (and the
+    # odd weight on a rounding boundary getting the neighbouring code) ...
+    assert relative_error(got, reference) < 0.02
+    # ... and 4 bits per weight are about 10 % from the float layer on Gaussian weights
+    # (as measured for the kernel alone); far more would mean a wrong layout or scale.
+    assert 0.02 < relative_error(got, want_float) < 0.15
+
+
+def test_the_float_comparison_catches_a_wrong_scale():
+    # The check above must be able to fail: the same layer with its scales negated is far off.
+    torch.manual_seed(1)
+    layer = torch.nn.Linear(128, 32)
+    packed = quantize_linear_int4(layer)
+    packed.scales_and_zeros = packed.scales_and_zeros * torch.tensor([-1.0, 1.0]).bfloat16()
+    x = torch.randn(3, 128)
+    with torch.inference_mode():
+        assert relative_error(packed(x), layer(x)) > 0.5
+
+
+@pytest.mark.parametrize(("columns", "rows"), [(40, 32), (128, 40), (100, 48)])
+def test_odd_widths_fall_back_to_int8_and_say_so(columns, rows, caplog):
+    assert int4_group_size(columns, rows) is None
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(columns, rows)
+    with caplog.at_level(logging.WARNING, logger="vqa_core.int4_cpu"):
+        kept = quantize_linear_int4(layer, "odd layer")
+    assert isinstance(kept, Int8CpuLinear)
+    assert f"odd layer ({columns} -> {rows}) stays in int8" in caplog.text
+    x = torch.randn(2, 3, columns)
+    with torch.inference_mode():
+        assert relative_error(kept(x), layer(x)) < 0.03
+
+
+def test_group_sizes_the_kernel_takes():
+    assert int4_group_size(2560, 10240) == 128  # OPT-2.7B
+    assert int4_group_size(96, 48) == 32
+    assert int4_group_size(2560, 50272) == 128
+    assert int4_group_size(2560, 50) is None  # rows not a multiple of 16
+
+
+def _language_model_linears(model: torch.nn.Module) -> list[torch.nn.Module]:
+    decoder = model.language_model.get_decoder()
+    return [m for m in decoder.modules() if isinstance(m, (torch.nn.Linear, Int4CpuLinear))]
+
+
+def test_an_int4_load_runs_every_language_model_layer_on_the_int4_kernel(
+    tiny_blip2_dir, tiny_vilt_dir, easy_vqa_sample
+):
+    paths, questions, _ = easy_vqa_sample
+    blip2 = Blip2Answerer.from_pretrained(str(tiny_blip2_dir), device="cpu", quantization="int4")
+    layers = _language_model_linears(blip2.model)
+    assert layers and all(isinstance(m, Int4CpuLinear) for m in layers)
+    assert blip2.model.int4_report.int4 == len(layers)
+    assert blip2.model.int4_report.fallback == ()
+    # The image encoder keeps int8 (fastest for its many rows), the Q-Former its fp32.
+    vision = [m for m in blip2.model.vision_model.modules() if isinstance(m, torch.nn.Linear)]
+    assert vision and all(isinstance(m, Int8CpuLinear) for m in vision)
+    assert not any(isinstance(m, Int4CpuLinear) for m in blip2.model.qformer.modules())
+    # Every packed layer is really called while answering.
+    called: set[int] = set()
+    hooks = [m.register_forward_hook(lambda m, i, o: called.add(id(m))) for m in layers]
+    answer = blip2.answer(paths[0], questions[0], max_new_tokens=3).answer
+    for hook in hooks:
+        hook.remove()
+    assert isinstance(answer, str) and called == {id(m) for m in layers}
+    # ViLT does not generate: int4 packs none of its layers and it loads as int8 does.
+    vilt = ViltAnswerer.from_pretrained(str(tiny_vilt_dir), device="cpu", quantization="int4")
+    assert not any(isinstance(m, Int4CpuLinear) for m in vilt.model.modules())
+    assert any(isinstance(m, Int8CpuLinear) for m in vilt.model.modules())
+    assert vilt.answer(paths[0], questions[0]).answers
+
+
+@pytest.fixture(scope="module")
+def odd_blip2_dir(tmp_path_factory, easy_vqa_texts):
+    from train.builders import Blip2Size, build_blip2
+
+    torch.manual_seed(0)
+    questions, answers = easy_vqa_texts
+    texts = [f"Question: {q} Answer: {a}" for q, a in zip(questions, answers)]
+    # fc1 has 40 output rows and fc2 40 input columns: neither fits the kernel.
+    model, processor = build_blip2(texts, Blip2Size(text_ffn_dim=40))
+    folder = tmp_path_factory.mktemp("odd-blip2")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def test_a_loaded_model_with_odd_widths_keeps_them_in_int8_and_counts_them(
+    odd_blip2_dir, easy_vqa_sample, caplog
+):
+    paths, questions, _ = easy_vqa_sample
+    with caplog.at_level(logging.WARNING):
+        blip2 = Blip2Answerer.from_pretrained(str(odd_blip2_dir), device="cpu", quantization="int4")
+    report = blip2.model.int4_report
+    decoder = blip2.model.language_model.get_decoder()
+    for index, layer in enumerate(decoder.layers):
+        assert isinstance(layer.fc1, Int8CpuLinear) and isinstance(layer.fc2, Int8CpuLinear)
+        assert isinstance(layer.self_attn.q_proj, Int4CpuLinear)
+        assert f"layers.{index}.fc1 stays in int8" in caplog.text
+    assert len(report.fallback) == 2 * len(decoder.layers)
+    assert report.int4 == 4 * len(decoder.layers)
+    assert "in int8 (widths the int4 kernel cannot take)" in report.describe()
+    assert isinstance(blip2.answer(paths[0], questions[0], max_new_tokens=3).answer, str)
+
+
+def test_int4_footprint_matches_what_the_load_holds(tiny_blip2_dir):
+    """The int4 bytes counted before loading are the bytes the loaded model holds."""
+    from torchao.utils import TorchAOBaseTensor
+
+    from vqa_core.blip2 import load_blip2
+    from vqa_core.placement import resolve_placement
+
+    footprint = measure_checkpoint(str(tiny_blip2_dir), Blip2ForConditionalGeneration)
+    assert footprint.int4_params > 0 and footprint.int4_groups > 0
+    model, _, _ = load_blip2(
+        str(tiny_blip2_dir), placement=resolve_placement("cpu", "float32"), quantization="int4"
+    )
+    held = 0
+    for parameter in model.parameters():
+        if isinstance(parameter, TorchAOBaseTensor):
+            names, _ = parameter.__tensor_flatten__()
+            held += sum(
+                getattr(parameter, n).numel() * getattr(parameter, n).element_size() for n in names
+            )
+        else:
+            held += parameter.numel() * parameter.element_size()
+    held += sum(b.numel() * b.element_size() for b in model.buffers() if b is not None)
+    held -= sum(  # buffers that are not weights (position ids and the like)
+        b.numel() * b.element_size()
+        for m in model.modules()
+        if not isinstance(m, Int4CpuLinear)
+        for b in m.buffers(recurse=False)
+    )
+    assert footprint.weight_bytes(torch.float32, "int4") == held
+    assert footprint.weight_bytes(torch.float32, "int4") < footprint.weight_bytes(
+        torch.float32, "int8"
+    )
+
+
+# OPT-2.7B-like counts: 2.45 G language-model weights in groups of 128, 1 G in the encoder.
+BIG = Footprint(
+    "big",
+    3_440_000_000,
+    400_000,
+    300_000_000,
+    128_700_000,
+    4,
+    "config",
+    int4_params=2_450_000_000,
+    int4_rows=250_000,
+    int4_groups=2_450_000_000 // 128,
+)
+
+
+def fixed_memory(free: int):
+    return lambda: MemoryReport(host_available=free, host_total=24 * GIB)
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    monkeypatch.setattr(fit_module, "cpu_bf16_feature", lambda: "AMX-BF16")
+
+
+def test_int4_bytes_are_counted_from_its_parts():
+    int8 = BIG.weight_bytes(torch.bfloat16, "int8")
+    int4 = BIG.weight_bytes(torch.bfloat16, "int4")
+    # Half a byte per packed weight, 4 bytes per group instead of 5 per row.
+    saved = BIG.int4_params // 2 - 4 * BIG.int4_groups + 5 * BIG.int4_rows
+    assert int8 - int4 == saved
+
+
+def test_only_int4_fits_so_auto_picks_it_and_says_why(native_bf16):
+    int8 = BIG.need_bytes(torch.float32, "int8")
+    int4 = BIG.need_bytes(torch.bfloat16, "int4")
+    assert int4 < int8
+    plan = plan_load("BLIP-2", BIG, memory=fixed_memory((int4 + int8) // 2))
+    assert plan.fits and plan.quantization == "int4"
+    assert plan.describe() == "cpu / int4 (bfloat16 activations)"
+    assert plan.reason.startswith("int4 weights for the language model")
+    assert f"int8 needs {format_gb(int8)}" in plan.reason and "would not fit" in plan.reason
+    # Where int8 fits, auto never takes int4.
+    roomy = plan_load("BLIP-2", BIG, memory=fixed_memory(int8 + GIB // 10))
+    assert roomy.quantization == "int8"
+    # Where nothing fits, the sentence names int4's need, the smallest.
+    none = plan_load("BLIP-2", BIG, instead="--only vilt", memory=fixed_memory(int4 - GIB // 10))
+    assert not none.fits
+    assert none.reason.startswith(f"BLIP-2 needs about {format_gb(int4)} in int4; ")
+
+
+def test_a_model_int4_cannot_pack_is_not_offered_int4_twice(native_bf16):
+    vilt_like = Footprint("vilt", 87_000_000, 60_000, 30_000_000, 23_000_000, 4, "config")
+    int8 = vilt_like.need_bytes(torch.float32, "int8")
+    plan = plan_load("ViLT", vilt_like, memory=fixed_memory(int8 - 1))
+    assert not plan.fits and "int4" not in plan.reason
+    asked = plan_load("ViLT", vilt_like, quantization="int4", memory=fixed_memory(40 * GIB))
+    assert asked.quantization == "int4" and "int8 weights" in asked.reason
+
+
+# ---------------------------------------------------------------------------------------
+# In a real memory cgroup (as tests/test_cgroup_fit.py does, at the same reduced depth)
+
+REASON = unavailable_reason()
+TEST_DEPTH = (2, 12)
+
+
+@pytest.fixture(scope="module")
+def real_cache(tmp_path_factory):
+    from train.hub_cache import build_real_hub_cache
+
+    return build_real_hub_cache(tmp_path_factory.mktemp("hf-home"), blip2_layers=TEST_DEPTH)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(REASON is not None, reason=f"no memory cgroup: {REASON}")
+def test_only_int4_fits_both_models_answer_in_a_memory_cgroup(real_cache):
+    vilt = measure_checkpoint(str(real_cache.vilt), ViltForQuestionAnswering)
+    blip2 = measure_checkpoint(str(real_cache.blip2), Blip2ForConditionalGeneration)
+    int8 = blip2.need_bytes(torch.float32, "int8")
+    int4 = min(blip2.need_bytes(dtype, "int4") for dtype in (torch.float32, torch.bfloat16))
+    budget = int8 - GIB // 20  # int8 cannot fit, whatever ViLT takes
+    # ViLT takes its share of the budget first; int4 must still fit after it.
+    assert budget - int4 > vilt.weight_bytes(torch.bfloat16) + GIB // 8, (budget, int4)
+    report = run_app_models(real_cache.hf_home, budget)
+    assert report["oom_kills"] == 0, report
+    assert report["returncode"] == 0, report["stderr_tail"]
+    assert report["vilt"]["error"] is None and report["vilt"]["answer"]
+    assert report["blip2"]["error"] is None, report["blip2"]
+    assert report["blip2"]["placement"].startswith("cpu / int4"), report["blip2"]
+    assert "int8 needs" in report["blip2"]["reason"]
+    assert isinstance(report["blip2"]["answer"], str) and report["blip2"]["answer"]
+    assert report["idle"] + report["peak_anon"] <= report["limit"], report

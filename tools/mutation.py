@@ -1,0 +1,402 @@
+"""Mutation score of the core modules, each against its own tests (``make mutation``).
+
+mutmut (3.x) plants one small change at a time in a module (a flipped comparison, a changed
+constant, a dropped argument) and runs the tests that reach the changed function; a change no
+test notices "survives". For each module below this script makes a fresh copy of the tree
+(``vqa_core/``, ``train/``, ``ui/``, ``tests/``, ``examples/``, ``pyproject.toml``) in
+``.mutation/<module>/``, writes that module's ``[tool.mutmut]`` there (the repository's
+section, with only this module mutated and only its own test files run), runs ``mutmut run``
+in it and prints:
+
+    module  killed  survived  equivalent  score
+
+mutmut runs each mutant in a worker forked from a process that has already imported the
+module, so a change to code that runs once per process (a table built at import, a cached
+function) never takes effect there. Every mutant that survives mutmut is therefore judged
+again in a fresh interpreter, against all of the module's test files: it counts as killed
+when they fail.
+
+The score is killed / (killed + survived), where mutants listed in :data:`EQUIVALENT` (a
+change that cannot alter any behaviour, each with the reason) count neither way; a timeout
+counts as killed, a mutant no test reaches as survived. Surviving mutants that are not
+listed are printed with their diffs. The exit status is 1 when a module scores under
+``--fail-under`` (90 by default) or a listed equivalent no longer matches any mutant (the
+module changed: check the list).
+
+Each copy stays in ``.mutation/<module>/`` until the next run, so a survivor can be looked at
+there: ``cd .mutation/fit && ../../.venv/bin/python -m mutmut show <name>`` (or ``browse``).
+
+    python tools/mutation.py                 # every module, vqa_core/fit.py last
+    python tools/mutation.py answer_norm     # one module (its file stem, or its path)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser under its own name
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+COPIED = ("vqa_core", "train", "ui", "tests", "examples")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "artifacts", ".pytest_cache")
+
+# Each module with the test files that are its own.
+MODULES: dict[str, tuple[str, ...]] = {
+    "vqa_core/answer_norm.py": ("tests/test_answer_norm.py",),
+    "train/metric.py": ("tests/test_vqa_metric.py", "tests/test_answer_norm.py"),
+    "vqa_core/images.py": (
+        "tests/test_images.py",
+        "tests/test_images_by_hand.py",
+        "tests/test_error_words.py",
+    ),
+    "vqa_core/quality.py": ("tests/test_quality.py", "tests/test_quality_by_hand.py"),
+    "vqa_core/fit.py": (
+        "tests/test_fit.py",
+        "tests/test_fit_by_hand.py",
+        "tests/test_cuda_plan.py",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """Mutants that cannot change behaviour, found by function and changed line (regexes).
+
+    A mutant matches when its diff removes one line and adds one, the stripped lines match
+    ``removed`` and ``added`` in full, and it mutates ``function``.
+    """
+
+    module: str
+    function: str
+    removed: str
+    added: str
+    why: str
+
+
+_DRAFT_SCALE = (
+    "scale = min(VILT_SHORT_SIDE / min(width, height), VILT_LONG_SIDE / max(width, height), {})"
+)
+_NO_DRAFT_UPSCALE = (
+    "a JPEG draft only ever reduces: a scale above 1 asks for more than the file has, which "
+    "decodes at full size exactly as the cap of 1 does"
+)
+
+_TABLE_SPLIT = "return dict(entry.{} for entry in _CONTRACTION_TABLE.split())"
+_ONE_COLON_EACH = (
+    "every entry of the contraction table holds exactly one colon (a word and what it "
+    "becomes; tests/test_answer_norm.py checks the table entry by entry), so splitting at "
+    "the first colon, at the last, or at every colon gives the same two parts"
+)
+
+_RGB_ALREADY = (
+    "converting an RGB picture to RGB gives an equal copy, so converting every picture "
+    "measures the same as converting only the others"
+)
+_HISTOGRAM_LENGTH = (
+    "the percentile is the first value whose running count passes a share of the total, "
+    "never above the largest rise present; the empty bins after that (up to 255, up to 256, "
+    "or none) change neither the total nor where the count passes it"
+)
+
+EQUIVALENT: tuple[Equivalent, ...] = (
+    *(
+        Equivalent(
+            "vqa_core/answer_norm.py",
+            "_contractions",
+            re.escape(_TABLE_SPLIT.format('split(":", 1)')),
+            re.escape(_TABLE_SPLIT.format(split)),
+            _ONE_COLON_EACH,
+        )
+        for split in ('split(":", )', 'rsplit(":", 1)', 'split(":", 2)')
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_jpeg_draft_size",
+        re.escape(_DRAFT_SCALE.format("1.0")),
+        re.escape(_DRAFT_SCALE.format("2.0")),
+        _NO_DRAFT_UPSCALE,
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_jpeg_draft_size",
+        re.escape(_DRAFT_SCALE.format("1.0")),
+        re.escape(_DRAFT_SCALE.format("")),
+        _NO_DRAFT_UPSCALE,
+    ),
+    Equivalent(
+        "vqa_core/quality.py",
+        "_thumbnail",
+        re.escape("if scale >= 1.0:"),
+        re.escape("if scale > 1.0:"),
+        "at a scale of exactly 1 the thumbnail's size is the picture's own, and Pillow's "
+        "resize to its own size returns an equal copy",
+    ),
+    Equivalent(
+        "vqa_core/quality.py",
+        "_edge_steepness",
+        re.escape("step = np.abs(np.diff(channel, axis=1))"),
+        re.escape("step = np.abs(np.diff(channel, ))"),
+        "numpy's diff takes the last axis unless told, which for a 2-D channel is axis 1",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/quality.py",
+            "_edge_steepness",
+            re.escape("histogram = np.bincount(rise.ravel(), minlength=256)"),
+            re.escape(f"histogram = np.bincount(rise.ravel(), {length})"),
+            _HISTOGRAM_LENGTH,
+        )
+        for length in ("", "minlength=257")
+    ),
+    Equivalent(
+        "vqa_core/quality.py",
+        "_sharpness",
+        re.escape("return (steep_x + steep_y) / rise if rise > 0 else 0.0"),
+        re.escape("return (steep_x + steep_y) / rise if rise > 1 else 0.0"),
+        "only rises of at least the edge floor (8) are summed, so the total is 0 or at "
+        "least 8 and is never 1",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/quality.py",
+            "measure_quality",
+            re.escape('thumb = _thumbnail(image if image.mode == "RGB" else image.convert("RGB"))'),
+            re.escape(f'thumb = _thumbnail(image if {test} else image.convert("RGB"))'),
+            _RGB_ALREADY,
+        )
+        for test in (
+            '(image.mode == "RGB") and False',
+            'image.mode == "XXRGBXX"',
+            'image.mode == "rgb"',
+        )
+    ),
+    Equivalent(
+        "vqa_core/quality.py",
+        "measure_quality",
+        re.escape("flags=(),"),
+        re.escape("flags=None,"),
+        "the measured picture's flags are replaced by with_thresholds before it is returned",
+    ),
+)
+
+
+def _module_stem(module: str) -> str:
+    return Path(module).stem
+
+
+def _toml_value(value: object) -> str:
+    # Strings, numbers, booleans and lists of them: JSON spells those as TOML does.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def _pyproject_for(module: str, tests: tuple[str, ...]) -> str:
+    """The repository's pyproject.toml with ``[tool.mutmut]`` set for ``module`` alone."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    settings = dict(tomllib.loads(text).get("tool", {}).get("mutmut", {}))
+    settings["only_mutate"] = [module]
+    settings["pytest_add_cli_args_test_selection"] = list(tests)
+    # The page's words (ui/): tests/test_error_words.py checks the intake's error codes there.
+    settings["also_copy"] = [*settings.get("also_copy", []), "ui"]
+    # Drop the repository's own section (up to the next table) and write this module's.
+    kept = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", text)
+    lines = [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
+    return kept.rstrip("\n") + "\n\n[tool.mutmut]\n" + "\n".join(lines) + "\n"
+
+
+def _prepare(module: str, tests: tuple[str, ...]) -> Path:
+    work = WORK / _module_stem(module)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for name in COPIED:
+        shutil.copytree(ROOT / name, work / name, ignore=IGNORED)
+    (work / "pyproject.toml").write_text(_pyproject_for(module, tests), encoding="utf-8")
+    return work
+
+
+def _mutmut(work: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    # mutmut forks each mutant's worker from a process that has already run the tests; a
+    # model test there starts torch's OpenMP threads, and a forked child that needs them
+    # waits forever (images' model tests hung until mutmut's timeout counted them as killed).
+    # With one thread torch starts no pool, so the forked workers run the tests for real.
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", *args],
+        cwd=work,
+        env=env,
+        check=False,
+        text=True,
+        capture_output=capture,
+    )
+
+
+def _exit_codes(work: Path, module: str) -> dict[str, int | None]:
+    meta = work / "mutants" / f"{module}.meta"
+    return json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+
+
+def _changed_lines(diff: str) -> tuple[list[str], list[str]]:
+    removed, added = [], []
+    for line in diff.splitlines():
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("-"):
+            removed.append(line[1:].strip())
+        elif line.startswith("+"):
+            added.append(line[1:].strip())
+    return removed, added
+
+
+def _function_of(mutant: str) -> str:
+    # vqa_core.fit.x_plan_load__mutmut_12, or a method: vqa_core.fit.xǁFootprintǁneed_bytes__mutmut_3
+    name = mutant.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0]
+    return name.split("ǁ")[-1] if "ǁ" in name else name.removeprefix("x_")
+
+
+def _matches(entry: Equivalent, module: str, function: str, diff: str) -> bool:
+    removed, added = _changed_lines(diff)
+    return (
+        entry.module == module
+        and entry.function == function
+        and len(removed) == len(added) == 1
+        and re.fullmatch(entry.removed, removed[0]) is not None
+        and re.fullmatch(entry.added, added[0]) is not None
+    )
+
+
+# mutmut's exit codes (mutmut.stats.status_by_exit_code): which count as killed.
+_KILLED = {1, 3, 36, -24, 24, 152, 255, 37}
+_SURVIVED = {0, 5, 33}
+
+
+@dataclass
+class Score:
+    module: str
+    killed: int
+    survived: list[tuple[str, str]]  # (mutant, diff)
+    equivalent: list[tuple[str, Equivalent]]
+    other: dict[str, int | None]  # not checked, suspicious, segfault, skipped
+    unmatched: list[Equivalent]
+
+    @property
+    def percent(self) -> float:
+        tried = self.killed + len(self.survived)
+        return 100.0 * self.killed / tried if tried else 100.0
+
+
+def _fresh_verdict(work: Path, mutant: str, tests: tuple[str, ...]) -> bool:
+    """True when the module's tests fail with ``mutant`` active from the first import on."""
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MUTANT_UNDER_TEST": mutant,
+    }
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    try:
+        run = subprocess.run(
+            command, cwd=work / "mutants", env=env, capture_output=True, check=False, timeout=600
+        )
+    except subprocess.TimeoutExpired:
+        return True  # a hang is a change the tests notice, as mutmut counts timeouts
+    return run.returncode != 0
+
+
+def score_module(module: str, jobs: int) -> Score:
+    tests = MODULES[module]
+    work = _prepare(module, tests)
+    print(f"== {module}: mutmut in {work.relative_to(ROOT)}, tests {' '.join(tests)}", flush=True)
+    run = _mutmut(work, "run", "--max-children", str(jobs))
+    if run.returncode != 0:
+        raise SystemExit(f"mutmut run failed on {module} (exit {run.returncode})")
+    codes = _exit_codes(work, module)
+    suspects = sorted(mutant for mutant, code in codes.items() if code in _SURVIVED)
+    print(f"\n{len(suspects)} survivors of mutmut judged again in fresh interpreters", flush=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        verdicts = dict(zip(suspects, pool.map(lambda m: _fresh_verdict(work, m, tests), suspects)))
+    killed = 0
+    survived: list[tuple[str, str]] = []
+    equivalent: list[tuple[str, Equivalent]] = []
+    other: dict[str, int | None] = {}
+    listed = [entry for entry in EQUIVALENT if entry.module == module]
+    used: set[Equivalent] = set()
+    for mutant, code in sorted(codes.items()):
+        if code in _KILLED or verdicts.get(mutant):
+            killed += 1
+            continue
+        if code not in _SURVIVED:
+            other[mutant] = code
+            continue
+        diff = _mutmut(work, "show", mutant, capture=True).stdout
+        function = _function_of(mutant)
+        entry = next((e for e in listed if _matches(e, module, function, diff)), None)
+        if entry is None:
+            survived.append((mutant, diff))
+        else:
+            used.add(entry)
+            equivalent.append((mutant, entry))
+    unmatched = [entry for entry in listed if entry not in used]
+    return Score(module, killed, survived, equivalent, other, unmatched)
+
+
+def _resolve(name: str) -> str:
+    for module in MODULES:
+        if name in (module, _module_stem(module)):
+            return module
+    raise SystemExit(f"unknown module {name!r}; choose from: {', '.join(MODULES)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="file stems or paths (default: all)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--fail-under", type=float, default=90.0)
+    args = parser.parse_args(argv)
+    modules = [_resolve(name) for name in args.modules] or list(MODULES)
+    scores = [score_module(module, args.jobs) for module in modules]
+
+    failed = False
+    for score in scores:
+        for mutant, diff in score.survived:
+            print(f"\nsurvived: {mutant}\n{diff.strip()}")
+        for mutant, code in score.other.items():
+            print(f"\nnot judged ({code}): {mutant}")
+        for entry in score.unmatched:
+            failed = True
+            print(
+                f"\nlisted as equivalent but no longer a mutant of {entry.module} "
+                f"({entry.function}: {entry.removed!r} -> {entry.added!r}): update EQUIVALENT"
+            )
+    print(f"\n{'module':<26}{'killed':>8}{'survived':>10}{'equivalent':>12}{'score':>9}")
+    for score in scores:
+        print(
+            f"{score.module:<26}{score.killed:>8}{len(score.survived):>10}"
+            f"{len(score.equivalent):>12}{score.percent:>8.1f}%"
+        )
+        failed |= score.percent < args.fail_under or bool(score.other)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
