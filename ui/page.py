@@ -201,6 +201,9 @@ def launch_kwargs(
         "gradioLabels": {lang: gradio_labels(lang) for lang in LANGUAGES},
         # Said once when a question is put to the models.
         "busy": {lang: message("busy", lang) for lang in LANGUAGES},
+        # Gradio's own page says "This application is currently busy" in English whatever
+        # the language when the queue is full; the script puts the app's sentence instead.
+        "queueFull": {lang: message("queue_full", lang) for lang in LANGUAGES},
         # Said when Read aloud is pressed before there is anything to read.
         "nothingToRead": {lang: message("nothing_to_read", lang) for lang in LANGUAGES},
         # The kiosk's ready-made questions as each page shows them, and in English, which

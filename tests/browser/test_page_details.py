@@ -4,6 +4,8 @@ answer box that says what will appear in it."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from tests.browser.test_audiences import open_at
@@ -64,3 +66,53 @@ def test_the_arabic_page_says_the_cores_refusals_in_arabic(browser, serve, both,
         (id) => document.querySelector(id).innerText.trim() === text)"""
     page.wait_for_function(both_said, arg=expected, timeout=30_000)
     page.close()
+
+
+class SlowViLT:
+    """ViLT taking its time, so a small queue fills up."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def answer_batch(self, *args, **kwargs):
+        import time
+
+        time.sleep(2.0)
+        return self.inner.answer_batch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_full_queue_is_said_in_the_pages_language(browser, serve, tiny_vilt, easy_vqa_sample):
+    """Gradio's own toast is English whatever the page's language; the Arabic page shows the
+    app's sentence instead."""
+    from gradio_client import Client, handle_file
+
+    from ui.messages import message
+
+    slow = Services(vilt=SlowViLT(tiny_vilt), blip2=None, blip2_error="switched off")
+    url, _ = serve(slow, queue_size=1, max_batch_size=1)
+    page = open_at(browser, url, width=1280, height=900, locale="ar-EG")
+    picture, question = easy_vqa_sample[0][0], easy_vqa_sample[1][0]
+    page.locator("#vqa-image input[type=file]").set_input_files(picture)
+    page.wait_for_selector("#vqa-image img", timeout=15_000)
+    page.locator("#vqa-question textarea").fill(question)
+    client = Client(url, verbose=False, download_files=False)
+    try:
+        # One answering, one waiting: the queue (size 1) is full when the page asks.
+        jobs = [
+            client.submit(handle_file(picture), question, 3, api_name="/vilt") for _ in range(3)
+        ]
+        page.wait_for_timeout(500)
+        page.click("#vqa-ask")
+        page.wait_for_selector(".toast-body", timeout=15_000)
+        toasts = page.inner_text("body")
+        for job in jobs:
+            with contextlib.suppress(Exception):  # the queue refused it, as meant
+                job.result(timeout=60)
+    finally:
+        client.close()
+        page.close()
+    assert "currently busy" not in toasts
+    assert message("queue_full", "ar") in toasts

@@ -78,6 +78,26 @@
       }, true);
     });
   }
+  // A full queue: Gradio's client words its own toast in English ("This application is
+  // currently busy...") whatever the page's language; the app's sentence replaces it.
+  const GRADIO_BUSY = "This application is currently busy";
+  const sayBusyInPageLanguage = (root) => {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.nodeValue.includes(GRADIO_BUSY)) {
+        const words = (options.queueFull || {})[pageBase()] || (options.queueFull || {}).en;
+        if (words) node.nodeValue = words;
+      }
+    }
+  };
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const added of record.addedNodes) {
+        if (added.nodeType === Node.ELEMENT_NODE && added.textContent.includes(GRADIO_BUSY)) sayBusyInPageLanguage(added);
+        else if (added.nodeType === Node.TEXT_NODE && added.nodeValue.includes(GRADIO_BUSY)) sayBusyInPageLanguage(added.parentNode);
+      }
+    }
+  }).observe(document.body, { childList: true, subtree: true });
   // While the models work: a busy sentence, announced once, and on a narrow screen the
   // answers brought into view (they sit far below the question on a phone).
   window.vqaAsking = () => {
