@@ -39,6 +39,27 @@ def test_need_bytes_of_a_footprint_small_enough_to_add_up_by_hand():
     assert footprint.weight_bytes(torch.float32, "4bit") == 1350
 
 
+def test_int4_need_counts_the_packing_of_its_largest_layer_by_hand():
+    # Of the 1000 linear weights, 640 in 6 rows are packed in int4 (20 groups of 32), the
+    # largest packed layer has 320 weights, the largest left in int8 180.
+    footprint = Footprint(
+        "hand", 1000, 10, 200, 100, 4, "config",
+        int4_params=640, int4_rows=6, int4_groups=20, int4_largest=320, int8_largest=180,
+    )  # fmt: skip
+    # Weights under bf16: int8 360 + 5 * 4 rows = 380; int4 640 / 2 + 4 * 20 groups = 400;
+    # the other floats 200 * 2 = 400. Total 1180; margin 118.
+    assert footprint.weight_bytes(torch.bfloat16, "int4") == 1180
+    # Transient: packing holds the largest layer's bf16 copy (2), its int32 codes and the
+    # packing's own bytes (6) per weight, 320 * 8 = 2560, plus one block of two fp32
+    # temporaries (2 * 4 * 2**22 = 32 MiB); the int8 layer's 180 * (2 + 10) = 2160 is less.
+    assert footprint.need_bytes(torch.bfloat16, "int4") == 1180 + 118 + 2560 + 32 * MIB + 256 * MIB
+    # Under fp32 the copy is 4 bytes: weights 360 + 20 + 400 + 800 = 1580, margin 158,
+    # transient 320 * 10 = 3200.
+    assert footprint.need_bytes(torch.float32, "int4") == 1580 + 158 + 3200 + 32 * MIB + 256 * MIB
+    # int8 keeps the general rule: an fp32 copy of the largest tensor (100 * 4).
+    assert footprint.need_bytes(torch.float32, "int8") == 1850 + 185 + 400 + 256 * MIB
+
+
 def test_an_fp32_checkpoint_is_converted_through_its_own_width():
     # Stored in fp64: the transient copy of the largest tensor is 8 bytes a value, not 4.
     footprint = Footprint("hand", 0, 0, 10, 10, 8, "config")

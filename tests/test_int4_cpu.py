@@ -4,16 +4,22 @@ the planner's bytes and choice, and both models answering where only int4 fits."
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 import torch
 from cgroup_limits import run_app_models, unavailable_reason
 from transformers import Blip2ForConditionalGeneration, ViltForQuestionAnswering
 
-from vqa_core import Blip2Answerer, ViltAnswerer
+from vqa_core import Blip2Answerer, ViltAnswerer, int4_cpu
 from vqa_core import fit as fit_module
 from vqa_core.fit import Footprint, measure_checkpoint, plan_load
-from vqa_core.int4_cpu import Int4CpuLinear, int4_group_size, quantize_linear_int4
+from vqa_core.int4_cpu import (
+    Int4CpuLinear,
+    int4_group_size,
+    quantize_groups,
+    quantize_linear_int4,
+)
 from vqa_core.int8_cpu import Int8CpuLinear
 from vqa_core.memory import GIB, MemoryReport, format_gb
 
@@ -85,6 +91,24 @@ def test_odd_widths_fall_back_to_int8_and_say_so(columns, rows, caplog):
     x = torch.randn(2, 3, columns)
     with torch.inference_mode():
         assert relative_error(kept(x), layer(x)) < 0.03
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_quantizing_a_block_of_rows_at_a_time_changes_no_code(dtype, monkeypatch):
+    # A load packs a layer a block of rows at a time to bound its temporaries; the codes,
+    # scales and zeros are those of the whole layer at once, whatever the block, and the
+    # weight (a view of the mapped checkpoint while loading) is never written to.
+    torch.manual_seed(0)
+    weight = torch.randn(48, 256).to(dtype)
+    before = weight.clone()
+    whole = quantize_groups(weight, 64)
+    for block in (256, 5 * 256, 256 + 1, 1):  # one row, five, one (rounded down), one
+        monkeypatch.setattr(int4_cpu, "CHUNK_ELEMENTS", block)
+        for got, want in zip(quantize_groups(weight, 64), whole, strict=True):
+            assert got.dtype == want.dtype and torch.equal(got, want)
+    assert torch.equal(weight, before)
+    codes = whole[0]
+    assert codes.dtype == torch.int32 and int(codes.min()) >= 0 and int(codes.max()) <= 15
 
 
 def test_group_sizes_the_kernel_takes():
@@ -223,6 +247,60 @@ def test_int4_bytes_are_counted_from_its_parts():
     # Half a byte per packed weight, 4 bytes per group instead of 5 per row.
     saved = BIG.int4_params // 2 - 4 * BIG.int4_groups + 5 * BIG.int4_rows
     assert int8 - int4 == saved
+
+
+def test_int4_counts_its_own_loading_transient_not_a_copy_of_the_largest_tensor():
+    # OPT-2.7B's fc1 / fc2 (2560 x 10240) are the largest layers packed, ViT-g's MLP
+    # (1408 x 6144) the largest left to int8; the embeddings (128.7 M) are the largest tensor.
+    opt = replace(BIG, int4_largest=26_214_400, int8_largest=8_650_752)
+    chunk = 2 * 4 * 2**22  # one block of two fp32 temporaries while packing
+    # bf16 activations: the layer's bf16 copy (2) + int32 codes and packing (6) per weight.
+    assert opt.int4_load_transient(torch.bfloat16) == 8 * 26_214_400 + chunk
+    # fp32 activations: a 4-byte copy instead.
+    assert opt.int4_load_transient(torch.float32) == 10 * 26_214_400 + chunk
+    weights = opt.weight_bytes(torch.bfloat16, "int4")
+    margin = 256 * 2**20 + weights / 10
+    assert opt.need_bytes(torch.bfloat16, "int4") == int(weights + 8 * 26_214_400 + chunk + margin)
+    # int8 and the floats keep the rule they had: an fp32 copy of the largest tensor.
+    assert opt.need_bytes(torch.bfloat16, "int8") == BIG.need_bytes(torch.bfloat16, "int8")
+    int8_weights = opt.weight_bytes(torch.bfloat16, "int8")
+    assert opt.need_bytes(torch.bfloat16, "int8") == int(
+        int8_weights + 4 * 128_700_000 + 256 * 2**20 + int8_weights / 10
+    )
+    # A model whose largest int8 layer dwarfs its int4 ones is counted by that layer:
+    # torchao holds 8 bytes per weight while quantizing it (counted as 10), plus its copy.
+    wide = replace(opt, int4_largest=1_000, int8_largest=50_000_000)
+    assert wide.int4_load_transient(torch.bfloat16) == 12 * 50_000_000
+    # Unknown layer sizes (no safetensors, or counted without the model): the old rule.
+    assert BIG.need_bytes(torch.bfloat16, "int4") == int(
+        BIG.weight_bytes(torch.bfloat16, "int4")
+        + 4 * 128_700_000
+        + 256 * 2**20
+        + BIG.weight_bytes(torch.bfloat16, "int4") / 10
+    )
+
+
+def test_int4_layer_sizes_are_counted_from_safetensors_checkpoints_only(tiny_blip2_dir, tmp_path):
+    import json
+    import shutil
+
+    config = json.loads((tiny_blip2_dir / "config.json").read_text())
+    text, vision = config["text_config"], config["vision_config"]
+    footprint = measure_checkpoint(str(tiny_blip2_dir), Blip2ForConditionalGeneration)
+    # Packed: OPT's fc1 / fc2 (hidden x ffn) are its largest linear layers. Left to int8: the
+    # image encoder's fused q/k/v projection (3 x hidden by hidden) outweighs its MLP here.
+    assert text["hidden_size"] == 32 and text["ffn_dim"] == 64
+    assert vision["hidden_size"] == 32 and vision["intermediate_size"] == 64
+    assert footprint.int4_largest == 32 * 64
+    assert footprint.int8_largest == 3 * 32 * 32
+    # The same model with no safetensors file: its layers are not known to be mapped, so the
+    # int4 transient falls back to the general rule.
+    for item in tiny_blip2_dir.iterdir():
+        if not item.name.endswith(".safetensors"):
+            shutil.copy(item, tmp_path / item.name)
+    bare = measure_checkpoint(str(tmp_path), Blip2ForConditionalGeneration)
+    assert bare.int4_params == footprint.int4_params
+    assert bare.int4_largest == 0 and bare.int8_largest == 0
 
 
 def test_only_int4_fits_so_auto_picks_it_and_says_why(native_bf16):

@@ -111,6 +111,27 @@ _HISTOGRAM_LENGTH = (
     "or none) change neither the total nor where the count passes it"
 )
 
+_PALETTE_LINE = 'return image.convert("RGBA" if image.has_transparency_data else "RGB")'
+_WIDE_ORDERS = 'elif image.mode in ("I;16B", "I;16L", "I;16N"):'
+_EXTREMA = 'lo, hi = (image if image.mode in ("I", "I;16", "F") else wide).getextrema()'
+_PLAIN = 'plain = {{"RGBA": None, "LA": None, "La": "LA"}}.get(image.mode, {})'
+_ORIENTATION = "if image.getexif().get(ExifTags.Base.Orientation, {}) in {}:"
+_THUMBNAIL = "image.thumbnail((max_side, max_side), {})"
+_SIXTEEN_BIT_ORDERS = (
+    "Pillow 12 turns I;16B and I;16L into the same floats directly as through 32-bit integers "
+    "(checked for all 65,536 values), clips I;16N to 255 either way, and 32-bit I through I "
+    "again is the same picture; so which of the two float conversions a mode takes, or a copy "
+    "before it, changes no pixel"
+)
+_NO_TURN = (
+    "exif_transpose returns an unchanged copy when the orientation is missing, 1, or anything "
+    "outside 2-8; only 2-8 turn a picture, and those are turned either way"
+)
+_MEMORY_ONLY = (
+    "it changes only whether memory is copied, freed early or handed back to the system, "
+    "never the picture returned or the error raised"
+)
+
 EQUIVALENT: tuple[Equivalent, ...] = (
     *(
         Equivalent(
@@ -189,6 +210,233 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         re.escape("flags=(),"),
         re.escape("flags=None,"),
         "the measured picture's flags are replaced by with_thresholds before it is returned",
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_narrow",
+        re.escape(_PALETTE_LINE),
+        re.escape("return image.convert(None)"),
+        "Pillow's convert without a mode expands a palette to RGBA when it carries transparency "
+        "and to RGB when it does not: the same choice",
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_narrow",
+        re.escape(_PALETTE_LINE),
+        re.escape(
+            'return image.convert("RGBA" if (image.has_transparency_data) or True else "RGB")'
+        ),
+        "a palette without transparency made RGBA is opaque everywhere, and _flatten lays an "
+        "opaque picture onto white with every pixel kept",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_narrow",
+            re.escape('if image.mode in ("I;16", "F"):'),
+            re.escape(f'if image.mode in ("I;16", "{mode}"):'),
+            'a float picture then takes the last branch, convert("F"), an unchanged copy',
+        )
+        for mode in ("XXFXX", "f")
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_narrow",
+            re.escape(_WIDE_ORDERS),
+            re.escape(added),
+            _SIXTEEN_BIT_ORDERS,
+        )
+        for added in (
+            'elif image.mode not in ("I;16B", "I;16L", "I;16N"):',
+            'elif image.mode in ("XXI;16BXX", "I;16L", "I;16N"):',
+            'elif image.mode in ("i;16b", "I;16L", "I;16N"):',
+            'elif image.mode in ("I;16B", "XXI;16LXX", "I;16N"):',
+            'elif image.mode in ("I;16B", "i;16l", "I;16N"):',
+            'elif image.mode in ("I;16B", "I;16L", "XXI;16NXX"):',
+            'elif image.mode in ("I;16B", "I;16L", "i;16n"):',
+        )
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_narrow",
+        re.escape('wide = image.convert("I").convert("F")'),
+        re.escape('wide = image.convert(None).convert("F")'),
+        _SIXTEEN_BIT_ORDERS,
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_narrow",
+            re.escape(_EXTREMA),
+            re.escape(_EXTREMA.replace(old, new)),
+            "an I;16 or F picture is its own wide picture, so its extrema are read from the "
+            "same pixels either way",
+        )
+        for old, new in (
+            ('"I;16"', '"XXI;16XX"'),
+            ('"I;16"', '"i;16"'),
+            ('"F")', '"XXFXX")'),
+            ('"F")', '"f")'),
+        )
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_narrow",
+        re.escape("scale = 255.0 / (hi - lo) if hi > lo else 0.0"),
+        re.escape("scale = 255.0 / (hi - lo) if hi > lo else 1.0"),
+        "when the darkest and the brightest are equal every pixel is the darkest, so v - lo is "
+        "0 whatever the scale",
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_narrow",
+        re.escape('return stretched.convert("L")'),
+        re.escape("return stretched.convert(None)"),
+        "_flatten makes the float picture RGB instead, and Pillow cuts floats to 8 bits the same "
+        "way into RGB as into L (checked on 4,096 values from -50 to 300)",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_flatten",
+            re.escape('if image.mode == "RGB":'),
+            re.escape(f'if image.mode == "{mode}":'),
+            'an RGB picture then reaches the last line, convert("RGB"), an equal copy',
+        )
+        for mode in ("XXRGBXX", "rgb")
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_flatten",
+            re.escape(_PLAIN.format('"RGBA"')),
+            re.escape(_PLAIN.format('"RGBA"').replace(old, new)),
+            "a mode the table no longer names takes the default, RGBA: RGBA made RGBA is a "
+            "copy, and LA made RGBA lies on white as the same grey",
+        )
+        for old, new in (
+            ('"RGBA": None', '"XXRGBAXX": None'),
+            ('"RGBA": None', '"rgba": None'),
+            ('"LA": None', '"XXLAXX": None'),
+            ('"LA": None', '"la": None'),
+        )
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_flatten",
+        re.escape("rgba = image if plain is None else image.convert(plain)"),
+        re.escape("rgba = image if (plain is None) and False else image.convert(plain)"),
+        "convert(None) copies an RGBA or LA picture in its own mode",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_upright",
+            re.escape(_ORIENTATION.format("1", "range(2, 9)")),
+            re.escape(_ORIENTATION.format(default, values)),
+            _NO_TURN,
+        )
+        for default, values in (
+            ("None", "range(2, 9)"),
+            ("", "range(2, 9)"),
+            ("2", "range(2, 9)"),
+            ("1", "range(9)"),
+            ("1", "range(2, 10)"),
+        )
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_pad_extreme_aspect",
+            re.escape(f"{branch} {a} >= {b} * max_ratio:"),
+            re.escape(f"{branch} {a} > {b} * max_ratio:"),
+            "a picture exactly 4:1 gets a canvas of its own size with itself pasted at the "
+            "corner: the same pixels as no canvas",
+        )
+        for branch, a, b in (("if", "width", "height"), ("elif", "height", "width"))
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_decode",
+        re.escape("image = _upright(image, owned=not decoded)"),
+        re.escape("image = _upright(image, owned=None)"),
+        _MEMORY_ONLY,
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_decode",
+        re.escape("traceback.clear_frames(err.__traceback__)"),
+        re.escape("traceback.clear_frames(None)"),
+        _MEMORY_ONLY,
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_decode",
+        r"image = None  # the decoded file's pixels, .*",
+        r"image = \"\"  # the decoded file's pixels, .*",
+        _MEMORY_ONLY,
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_decode",
+        re.escape("if estimate > _TRIM_ABOVE_BYTES:"),
+        re.escape("if estimate >= _TRIM_ABOVE_BYTES:"),
+        _MEMORY_ONLY,
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_decode",
+        re.escape("if max_side and max(image.size) > max_side:"),
+        re.escape("if max_side and max(image.size) >= max_side:"),
+        "thumbnail only ever shrinks, so a picture exactly at the bound comes back as it was "
+        "(a copy of it, when it is the caller's)",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_decode",
+            re.escape(_THUMBNAIL.format("Image.Resampling.BICUBIC, reducing_gap=2.0")),
+            re.escape(_THUMBNAIL.format(added)),
+            "BICUBIC and a reducing gap of 2.0 are Pillow's own defaults for thumbnail",
+        )
+        for added in ("reducing_gap=2.0", "Image.Resampling.BICUBIC, ")
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_decode",
+        re.escape('if getattr(image, "is_animated", False):'),
+        re.escape('if getattr(image, "is_animated", True):'),
+        "every Pillow picture can seek to frame 0, and for one without frames that changes nothing",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_narrow",
+            re.escape(_PALETTE_LINE),
+            re.escape(_PALETTE_LINE.replace('else "RGB"', f'else "{mode}"')),
+            "Pillow 12 converts a palette picture asked for a mode it does not know into its "
+            "palette's own mode, RGB: the same picture",
+        )
+        for mode in ("XXRGBXX", "rgb")
+    ),
+    Equivalent(
+        "vqa_core/images.py",
+        "_decode",
+        re.escape('if getattr(image, "is_animated", False):'),
+        re.escape('if getattr(image, "is_animated", None):'),
+        "None is as false as False",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_decode",
+            re.escape('image.draft("RGB", _jpeg_draft_size(width, height))'),
+            re.escape(f"image.draft({mode}, _jpeg_draft_size(width, height))"),
+            "Pillow's JPEG draft changes the decoded mode only when asked for L or YCbCr; any "
+            "other mode, RGB included, leaves it as it is and only the size is drafted",
+        )
+        for mode in ("None", '"XXRGBXX"', '"rgb"')
     ),
 )
 

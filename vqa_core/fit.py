@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from .int4_cpu import CHUNK_ELEMENTS
 from .memory import MemoryReport, format_gb, read_cuda_memory, read_memory
 from .placement import (
     Placement,
@@ -67,6 +68,17 @@ MARGIN_FIXED = 256 * 1024**2
 # Below this many bytes of fp32 weights, fp32 beats bf16 on CPU (see _cpu_float).
 SMALL_MODEL_BYTES = 32 * 1024**2
 MARGIN_FRACTION = 0.10
+# What an int4 load holds for one layer while it converts it, per weight, beyond the float
+# copy of that weight in the activation type (measured on OPT-2.7B's 2560 x 10240 layers,
+# docs/performance.md): the int32 codes the kernel's packing takes (4 bytes), the packed result
+# and the packing kernel's own temporaries (measured 0.7-1.2 bytes, counted as 2), plus one
+# block of two fp32 temporaries (vqa_core.int4_cpu.quantize_groups). A layer left in int8
+# holds 8 bytes per weight while torchao quantizes it (measured 8.0-8.1 on a 1408 x 6144
+# layer), counted as 10. Nothing else is copied: safetensors hands each tensor over as a
+# view of the mapped file (page cache the kernel can drop, not anonymous memory), and a
+# float tensor cast to the activation type is its own final copy.
+INT4_PACK_BYTES = 6
+INT8_QUANTIZE_BYTES = 10
 _FLOAT_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1}
 _INT_BYTES = {"I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 
@@ -91,6 +103,12 @@ class Footprint:
     int4_params: int = 0
     int4_rows: int = 0
     int4_groups: int = 0
+    # The largest layer an int4 load packs, and the largest it stores in int8 instead: the
+    # int4 load's transient is counted from them (see ``need_bytes``). Zero where the weights
+    # are not in safetensors files (loading them then may copy more) or were not counted by
+    # module: the rule every precision uses applies then.
+    int4_largest: int = 0
+    int8_largest: int = 0
 
     @property
     def params(self) -> int:
@@ -112,10 +130,26 @@ class Footprint:
         return self.linear_params * width + floats
 
     def need_bytes(self, dtype: torch.dtype, quantization: str = "none") -> int:
-        """Weights, one tensor's transient copy while it is converted, and the margin."""
+        """Weights, one tensor's transient copy while it is converted, and the margin.
+
+        int4 counts what its load really holds beyond the weights (``int4_load_transient``)
+        where that is known; every other precision counts an fp32 (or wider, as stored)
+        copy of the largest tensor.
+        """
         weights = self.weight_bytes(dtype, quantization)
         transient = self.largest_param * max(self.stored_bytes, 4)
+        if quantization == "int4" and self.int4_largest:
+            transient = self.int4_load_transient(dtype)
         return int(weights + transient + MARGIN_FIXED + MARGIN_FRACTION * weights)
+
+    def int4_load_transient(self, dtype: torch.dtype) -> int:
+        """Bytes an int4 load holds beyond the weights at its worst moment: one layer's float
+        copy and its int32 codes while it is packed (or torchao's temporaries for the
+        largest int8 layer, if more), one layer at a time."""
+        width = torch.finfo(dtype).bits // 8
+        packing = (width + INT4_PACK_BYTES) * self.int4_largest + 2 * 4 * CHUNK_ELEMENTS
+        int8 = (width + INT8_QUANTIZE_BYTES) * self.int8_largest
+        return max(packing, int8)
 
 
 @dataclass(frozen=True)
@@ -287,9 +321,10 @@ def _header_counts(files: list[Path]) -> tuple[int, int, int, int, int]:
 
 def _meta_counts(
     source: str, model_class: type
-) -> tuple[int, int, int, int, int, int, tuple[int, int, int]]:
+) -> tuple[int, int, int, int, int, int, tuple[int, int, int, int, int]]:
     """The model on ``meta``: ``(linear params, their rows, other float params, largest,
-    params upcast to fp32 under fp16, under bf16, (int4 params, rows, groups))``."""
+    params upcast to fp32 under fp16, under bf16, (int4 params, rows, groups, largest int4
+    layer, largest int8 layer of an int4 load))``."""
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(source)
@@ -310,11 +345,13 @@ def _meta_counts(
         return any(f".{key}." in f".{name}." for key in keys)
 
     quantized: set[int] = set()
+    sizes: dict[str, int] = {}  # quantized layers by name: their weights
     linear = rows = 0
     for name, module in model.named_modules():
         linear_layer = isinstance(module, torch.nn.Linear) and name not in skipped
         if linear_layer and not within(name, keep | strict) and id(module.weight) not in quantized:
             quantized.add(id(module.weight))
+            sizes[name] = module.weight.numel()
             linear += module.weight.numel()
             rows += module.weight.shape[0]
     others = largest = under_fp16 = under_bf16 = 0
@@ -326,23 +363,31 @@ def _meta_counts(
                 under_fp16 += parameter.numel()
             if within(name, strict):
                 under_bf16 += parameter.numel()
-    return linear, rows, others, largest, under_fp16, under_bf16, _int4_counts(model, keep | strict)
+    int4 = _int4_counts(model, keep | strict, sizes)
+    return linear, rows, others, largest, under_fp16, under_bf16, int4
 
 
-def _int4_counts(model: torch.nn.Module, keep: set[str]) -> tuple[int, int, int]:
-    """``(weights, output rows, groups)`` of the layers an int4 load packs (vqa_core.int4_cpu
-    picks them: the language model's linear layers with widths its kernel takes)."""
+def _int4_counts(
+    model: torch.nn.Module, keep: set[str], sizes: dict[str, int]
+) -> tuple[int, int, int, int, int]:
+    """``(weights, output rows, groups, largest layer)`` of the layers an int4 load packs
+    (vqa_core.int4_cpu picks them: the language model's linear layers with widths its kernel
+    takes), and the largest of the other quantized layers (``sizes``), which int8 stores."""
     from .int4_cpu import int4_group_size, int4_layer_names
 
     kept = [name for name, _ in model.named_modules() if any(f".{k}." in f".{name}." for k in keep)]
-    params = rows = groups = 0
-    for name in int4_layer_names(model, skip=kept)[0]:
+    params = rows = groups = largest = 0
+    packed = int4_layer_names(model, skip=kept)[0]
+    for name in packed:
         layer = model.get_submodule(name)
         group = int4_group_size(layer.in_features, layer.out_features) or layer.in_features
         params += layer.weight.numel()
         rows += layer.out_features
         groups += layer.weight.numel() // group
-    return params, rows, groups
+        largest = max(largest, layer.weight.numel())
+    packed_names = set(packed)
+    int8_largest = max((n for name, n in sizes.items() if name not in packed_names), default=0)
+    return params, rows, groups, largest, int8_largest
 
 
 def measure_checkpoint(source: str, model_class: type | None = None) -> Footprint | None:
@@ -361,6 +406,8 @@ def measure_checkpoint(source: str, model_class: type | None = None) -> Footprin
             linear, rows, others, largest, fp16_up, bf16_up, int4 = _meta_counts(
                 source, model_class
             )
+            if not files:  # not mapped from safetensors: the general transient rule
+                int4 = (*int4[:3], 0, 0)
             return Footprint(
                 source, linear, rows, others, largest, stored, "config", fp16_up, bf16_up, *int4
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import sys
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -160,9 +161,14 @@ def _narrow(image: Image.Image) -> Image.Image:
         # I;16's other byte orders (whose extrema Pillow cannot read, and which it clips
         # converting to I;16: 300 became 255) go through 32-bit integers first, that
         # intermediate freed as soon as the float copy exists.
+        if image.mode == "I;16N":
+            # Native byte order: Pillow clips it to 255 converting to I (a flat black picture);
+            # the same bytes read as the explicit order of this machine convert correctly.
+            order = "I;16L" if sys.byteorder == "little" else "I;16B"
+            image = Image.frombuffer(order, image.size, image.tobytes(), "raw", order, 0, 1)
         if image.mode in ("I;16", "F"):
             wide = image
-        elif image.mode in ("I;16B", "I;16L", "I;16N"):
+        elif image.mode in ("I;16B", "I;16L"):
             wide = image.convert("I").convert("F")
         else:
             wide = image.convert("F")

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import torch
 
 __all__ = [
+    "CHUNK_ELEMENTS",
     "GROUP_SIZES",
     "Int4CpuLinear",
     "Int4Report",
@@ -60,6 +61,9 @@ GROUP_SIZES = (128, 64, 32)
 _ROWS_MULTIPLE = 16
 # The packed weights hold a float placeholder of this dtype until the module is swapped.
 _PENDING = "_vqa_int4_pending"
+# Weights quantized at a time while packing: two fp32 temporaries of this many values (32 MiB)
+# are what packing holds beyond the layer's weight and its int32 codes.
+CHUNK_ELEMENTS = 1 << 22
 
 
 def int4_kernels_available() -> bool:
@@ -86,18 +90,30 @@ def quantize_groups(
     A weight is ``(code - 8) * scale + zero`` (the kernel's convention), with ``scale`` and
     ``zero`` of shape ``[out, in / group_size]`` and rounded to bf16 as the kernel keeps them,
     so the codes are chosen against the scales it will really use.
+
+    Rows are quantized a block at a time (at most :data:`CHUNK_ELEMENTS` weights): beyond the
+    weight and the int32 codes the kernel's packing takes, a load holds only one block's two
+    fp32 temporaries, whatever the layer's size (vqa_core.fit counts exactly that).
     """
     rows, columns = weight.shape
-    groups = weight.detach().float().reshape(rows, columns // group_size, group_size)
-    low = groups.amin(dim=-1)
-    high = groups.amax(dim=-1)
-    scales = ((high - low) / 15).clamp_(min=1e-8).to(torch.bfloat16).float()
-    zeros = (low + 8 * scales).to(torch.bfloat16).float()
-    # In place after the first copy: a layer's float temporaries are what an int4 load holds
-    # beyond the packed weights, one layer at a time.
-    codes = groups.sub(zeros.unsqueeze(-1)).div_(scales.unsqueeze(-1)).add_(8)
-    codes = codes.round_().clamp_(0, 15).to(torch.int32)
-    return codes.reshape(rows, columns), scales, zeros
+    codes = torch.empty((rows, columns), dtype=torch.int32)
+    scales = torch.empty((rows, columns // group_size))
+    zeros = torch.empty((rows, columns // group_size))
+    step = max(1, CHUNK_ELEMENTS // columns)
+    for start in range(0, rows, step):
+        block = slice(start, start + step)
+        # .float() copies a bf16 block (an fp32 one is used as it is, never written to).
+        groups = weight[block].detach().float().reshape(-1, columns // group_size, group_size)
+        low = groups.amin(dim=-1)
+        high = groups.amax(dim=-1)
+        scale = ((high - low) / 15).clamp_(min=1e-8).to(torch.bfloat16).float()
+        zero = (low + 8 * scale).to(torch.bfloat16).float()
+        # In place after the first copy; copy_ converts to int32 without a third temporary.
+        found = groups.sub(zero.unsqueeze(-1)).div_(scale.unsqueeze(-1)).add_(8)
+        codes[block].copy_(found.round_().clamp_(0, 15).reshape(-1, columns))
+        scales[block] = scale
+        zeros[block] = zero
+    return codes, scales, zeros
 
 
 class Int4CpuLinear(torch.nn.Module):

@@ -114,6 +114,8 @@ class _Settings:
     # One within this many rows of it is cut there if ink covers this share of a row of the
     # border beside it.
     cut_reach: float = 1.0
+    # ... and this many rows more above the first line and below the last (a line cut off
+    # there may not be read at all).
     cut_reach_across: float = 0.6
     cut_ink: float = 0.1
     # Pixels whose local spread reaches this share of the picture's strongest count as busy.
@@ -125,6 +127,7 @@ class _Settings:
     # this (0-100) in the first reading is read again in both.
     reread: bool = True
     reread_confidence: float = 80.0
+    # A line's reading in one language is kept unless this much less sure than the first.
     single_language_bonus: float = 10.0
     # The floor on a line's confidence when it was read in one language.
     min_reread_confidence: float = 50.0
@@ -363,8 +366,8 @@ def _long_runs(mask: np.ndarray, axis: int, length: float) -> np.ndarray:
 
 def _without_rules(ink: np.ndarray, row_height: float) -> np.ndarray:
     """``ink`` without the long straight strokes no letter has: a label's frame, a plate's
-    edge binarised into a line, a shelf. A vertical stroke longer than two rows of text or
-    a horizontal one longer than eight is such a rule (Arabic joins letters along the
+    edge binarised into a line, a shelf. A vertical stroke longer than 1.8 rows of text or
+    a horizontal one longer than six is such a rule (Arabic joins letters along the
     baseline, but rarely that far). The search runs on ink widened across the stroke, so a
     rule a few degrees off level still counts as one run."""
     reach = max(2, round(0.06 * row_height))
