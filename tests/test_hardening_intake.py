@@ -323,7 +323,9 @@ def test_blip2_answers_or_raises_vqa_error(answerers, labelled, question):
     event("answered")
     assert expected != "refusal" and valid_question, "answered an unreadable input"
     assert result.question == clean_question(question)
-    assert result.answer, "the tiny BLIP-2 answers every readable question with some text"
+    # No text is a legitimate answer for drawn inputs: the tiny random BLIP-2 can generate only
+    # special tokens for some (the page then says BLIP-2 gave no answer). Whitespace is not.
+    assert isinstance(result.answer, str) and result.answer == result.answer.strip()
 
 
 def test_a_question_longer_than_blip2_can_read_is_refused_with_a_sentence(answerers):
