@@ -468,6 +468,12 @@ def main(argv: list[str] | None = None) -> dict:
             command,
             vqa_rules=eval_args.vqa_rules,
         )
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Leave together and close the process group: a rank that exits while the other
+        # still talks through gloo can abort at exit ("terminate called without an active
+        # exception"), failing a run whose work had finished.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return metrics
 
 
