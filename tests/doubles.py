@@ -52,3 +52,20 @@ class RecordingAnswerer:
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
+
+
+def parameter_bytes(model) -> int:
+    """What a loaded model's parameters hold, counted from the tensors themselves: a torchao
+    quantized weight by each of its inner tensors (codes, scales, zero points)."""
+    from torchao.utils import TorchAOBaseTensor
+
+    held = 0
+    for parameter in model.parameters():
+        if isinstance(parameter, TorchAOBaseTensor):
+            names, _ = parameter.__tensor_flatten__()
+            held += sum(
+                getattr(parameter, n).numel() * getattr(parameter, n).element_size() for n in names
+            )
+        else:
+            held += parameter.numel() * parameter.element_size()
+    return held

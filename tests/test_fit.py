@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import Blip2ForConditionalGeneration, ViltForQuestionAnswering
 
+from tests.doubles import parameter_bytes
 from vqa_core import PlacementError, ViltAnswerer, load_services
 from vqa_core import fit as fit_module
 from vqa_core.fit import Footprint, measure_checkpoint, plan_load
@@ -46,7 +47,6 @@ def loaded_counts(model: torch.nn.Module) -> tuple[int, int]:
 
 def test_int8_footprint_matches_what_torchao_stores(tiny_blip2_dir):
     """The int8 weight bytes counted before loading are the bytes the loaded model holds."""
-    from torchao.utils import TorchAOBaseTensor
 
     from vqa_core.blip2 import load_blip2
     from vqa_core.placement import resolve_placement
@@ -55,15 +55,7 @@ def test_int8_footprint_matches_what_torchao_stores(tiny_blip2_dir):
     model, _, _ = load_blip2(
         str(tiny_blip2_dir), placement=resolve_placement("cpu", "float32"), quantization="int8"
     )
-    held = 0
-    for parameter in model.parameters():
-        if isinstance(parameter, TorchAOBaseTensor):
-            names, _ = parameter.__tensor_flatten__()
-            held += sum(
-                getattr(parameter, n).numel() * getattr(parameter, n).element_size() for n in names
-            )
-        else:
-            held += parameter.numel() * parameter.element_size()
+    held = parameter_bytes(model)
     assert footprint.weight_bytes(torch.float32, "int8") == held
 
 

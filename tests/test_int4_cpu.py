@@ -11,6 +11,7 @@ import torch
 from cgroup_limits import run_app_models, unavailable_reason
 from transformers import Blip2ForConditionalGeneration, ViltForQuestionAnswering
 
+from tests.doubles import parameter_bytes
 from vqa_core import Blip2Answerer, ViltAnswerer, int4_cpu
 from vqa_core import fit as fit_module
 from vqa_core.fit import Footprint, measure_checkpoint, plan_load
@@ -185,7 +186,6 @@ def test_a_loaded_model_with_odd_widths_keeps_them_in_int8_and_counts_them(
 
 def test_int4_footprint_matches_what_the_load_holds(tiny_blip2_dir):
     """The int4 bytes counted before loading are the bytes the loaded model holds."""
-    from torchao.utils import TorchAOBaseTensor
 
     from vqa_core.blip2 import load_blip2
     from vqa_core.placement import resolve_placement
@@ -195,15 +195,7 @@ def test_int4_footprint_matches_what_the_load_holds(tiny_blip2_dir):
     model, _, _ = load_blip2(
         str(tiny_blip2_dir), placement=resolve_placement("cpu", "float32"), quantization="int4"
     )
-    held = 0
-    for parameter in model.parameters():
-        if isinstance(parameter, TorchAOBaseTensor):
-            names, _ = parameter.__tensor_flatten__()
-            held += sum(
-                getattr(parameter, n).numel() * getattr(parameter, n).element_size() for n in names
-            )
-        else:
-            held += parameter.numel() * parameter.element_size()
+    held = parameter_bytes(model)
     held += sum(b.numel() * b.element_size() for b in model.buffers() if b is not None)
     held -= sum(  # buffers that are not weights (position ids and the like)
         b.numel() * b.element_size()
