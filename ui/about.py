@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 from vqa_core import Services
+from vqa_core.fit import LoadPlan
 from vqa_core.ocr import tesseract_available
 from vqa_core.translation import Translator
 
-from .messages import message
+from .events import missing_reason
+from .messages import message, reasons_in
 
 __all__ = ["about_markdown"]
 
@@ -21,6 +23,24 @@ def _without_server_paths(text: str) -> str:
     return _SERVER_PATH.sub(lambda found: found.group(1), text)
 
 
+def _placement_words(plan: LoadPlan, lang: str) -> str:
+    """``cpu / int8 (bfloat16 activations)`` in ``lang``, as :meth:`LoadPlan.describe` says it."""
+    placement = plan.placement
+    if plan.quantization in ("int8", "int4", "8bit", "4bit"):
+        words = message(
+            "about_where_quantized",
+            lang,
+            device=placement.device.type,
+            quantization=plan.quantization,
+            dtype=placement.dtype_name,
+        )
+    else:
+        words = message(
+            "about_where", lang, device=placement.device.type, dtype=placement.dtype_name
+        )
+    return words + (f", device_map={plan.device_map}" if plan.device_map else "")
+
+
 def about_markdown(
     services: Services,
     translator: Translator | None = None,
@@ -30,25 +50,34 @@ def about_markdown(
 ) -> str:
     """Which checkpoints, on which device and precision, and why, in ``lang``.
 
-    The sentences are the page's (ui/text); what vqa_core says of a plan (its reason, a
-    load error) is quoted as it is. ``reads_text`` defaults to whether Tesseract is here.
+    The sentences are the page's (ui/text); what vqa_core says of a plan, a model choice or
+    a load error is reworded from its sentences' codes where ``lang`` has words for them
+    (:func:`ui.messages.reasons_in`), and quoted in English where it has none. ``reads_text`` defaults to whether Tesseract is here.
     """
     rows = []
-    for title, answerer, choice, error in (
-        ("ViLT", services.vilt, services.vilt_choice, services.vilt_error),
-        ("BLIP-2", services.blip2, services.blip2_choice, services.blip2_error),
+    for kind, title, answerer, choice in (
+        ("vilt", "ViLT", services.vilt, services.vilt_choice),
+        ("blip2", "BLIP-2", services.blip2, services.blip2_choice),
     ):
         source = choice.source if choice else (answerer.name if answerer else "—")
         if answerer is not None:
-            where = answerer.placement.describe()
             # vqa_core.fit's choice and its reason (what it needs, what the machine has).
-            plan = getattr(services, "vilt_plan" if title == "ViLT" else "blip2_plan", None)
-            if plan is not None:
-                where = f"{plan.describe()}: {plan.reason}"
+            plan = getattr(services, f"{kind}_plan", None)
+            if plan is not None and plan.placement is not None:
+                reason = reasons_in(plan.reason, plan.reasons, lang)
+                where = f"{_placement_words(plan, lang)}: {reason}"
+            else:
+                where = answerer.placement.describe()
             row = message("about_loaded", lang, model=title, source=source, where=where)
-            rows.append(row + (f" ({choice.reason})" if choice else ""))
+            if choice:
+                said = (choice.words,) if choice.words else ()
+                row += f" ({reasons_in(choice.reason, said, lang)})"
+            rows.append(row)
         else:
-            reason = error or message("about_unknown_reason", lang)
+            if getattr(services, f"{kind}_error", None):
+                reason = missing_reason(services, kind, lang)
+            else:
+                reason = message("about_unknown_reason", lang)
             rows.append(message("about_not_loaded", lang, model=title, reason=reason))
     if translator is not None:
         rows.append(message("about_translation_on", lang, name=translator.name))

@@ -19,7 +19,7 @@ from vqa_core.translation import QuestionRoute, Translator, route_questions
 
 from .agreement_line import AgreementLine
 from .conversation import MAX_CONVERSATION_ENTRIES, Conversation, blip2_history
-from .events import item_status, per_item, takes, warn
+from .events import item_status, missing_reason, per_item, takes, warn
 from .intake import open_picture
 from .messages import error_sentence, label_value, message
 from .photo_check import PhotoCheck
@@ -171,9 +171,15 @@ class Answering:
         count = len(images)
         services = self.services
         if services.vilt is None:
-            reason = services.vilt_error or "it was not loaded"
             return [None] * count, [
-                warn(message("unavailable", language_at(languages, i), model="ViLT", reason=reason))
+                warn(
+                    message(
+                        "unavailable",
+                        language_at(languages, i),
+                        model="ViLT",
+                        reason=missing_reason(services, "vilt", language_at(languages, i)),
+                    )
+                )
                 for i in range(count)
             ]
         prepared, errors = prepared or route(prepare(images, questions), self.translator)[0]
@@ -227,10 +233,14 @@ class Answering:
         count = len(images)
         services = self.services
         if services.blip2 is None:
-            reason = services.blip2_error or "it was not loaded"
             return [""] * count, [
                 warn(
-                    message("unavailable", language_at(languages, i), model="BLIP-2", reason=reason)
+                    message(
+                        "unavailable",
+                        language_at(languages, i),
+                        model="BLIP-2",
+                        reason=missing_reason(services, "blip2", language_at(languages, i)),
+                    )
                 )
                 for i in range(count)
             ]

@@ -12,7 +12,7 @@ import gradio as gr
 
 from vqa_core import PartialBatchError, VQAError
 
-from .messages import format_timing, markdown_text, message, pick_language
+from .messages import format_timing, markdown_text, message, pick_language, reasons_in
 
 __all__ = [
     "best_label",
@@ -37,6 +37,14 @@ def failure_reason(err: Exception) -> str:
         return markdown_text(str(err))
     logger.error("Unexpected model failure", exc_info=err)
     return "an unexpected error; the server log has the details. Please try again."
+
+
+def missing_reason(services: Any, kind: str, lang: str = "en") -> str:
+    """Why model ``kind`` (``vilt``, ``blip2``) is not serving, in ``lang``."""
+    english = getattr(services, f"{kind}_error", None)
+    if not english:
+        return message("not_loaded", lang)
+    return reasons_in(english, getattr(services, f"{kind}_error_words", ()), lang)
 
 
 def warn(text: str) -> str:

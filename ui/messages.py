@@ -14,8 +14,10 @@ from functools import cache
 from pathlib import Path
 
 from vqa_core.agreement import Agreement, compare_answers
+from vqa_core.sentences import Sentence
 
 __all__ = [
+    "CORE_WORDS",
     "LANGUAGES",
     "describe_agreement",
     "error_sentence",
@@ -27,6 +29,8 @@ __all__ = [
     "page_text",
     "page_translations",
     "pick_language",
+    "reasons_in",
+    "reworded",
     "summary_line",
 ]
 
@@ -39,6 +43,9 @@ RIGHT_TO_LEFT = frozenset({"ar"})
 # (an English answer, a model's name, a number) keeps its own direction and leaves the
 # sentence's order alone, in the page and when read aloud.
 ISOLATE, END_ISOLATE = "\u2068", "\u2069"
+# Keys that reword vqa_core's own English sentences (its errors' and its sentences' codes):
+# only in the other languages' files, since the core itself writes the English.
+CORE_WORDS = ("error_", "plan_", "memory_", "choice_", "services_")
 
 
 @cache
@@ -102,6 +109,35 @@ def error_sentence(err: BaseException, lang: str = "en") -> str:
             if key in table:
                 return message(key, lang, **getattr(err, "values", {}))
     return str(err)
+
+
+def reworded(said: object, lang: str = "en") -> str | None:
+    """A :class:`~vqa_core.sentences.Sentence` of the core in ``lang``, or ``None`` where
+    that language has no words for it (or for a sentence inside it); English is its text."""
+    if not isinstance(said, Sentence):
+        return str(said)
+    if lang == "en" or lang not in LANGUAGES:
+        return said.text
+    if said.code not in _language_file(lang)["messages"]:
+        return None
+    values = {}
+    for name, value in said.values:
+        values[name] = reworded(value, lang)
+        if values[name] is None:
+            return None
+    return message(said.code, lang, **values)
+
+
+def reasons_in(english: str, parts: Sequence[Sentence], lang: str = "en") -> str:
+    """A reason the core gave in English and in ``parts``, said in ``lang``: its parts
+    reworded and joined, or the English whole where any part has no words in ``lang`` (half
+    a sentence in each language would be worse than either)."""
+    if lang == "en" or not parts:
+        return english
+    words = [reworded(part, lang) for part in parts]
+    if any(word is None for word in words):
+        return english
+    return message("reason_separator", lang).join(words)
 
 
 def markdown_text(text: str) -> str:

@@ -31,7 +31,7 @@ import json
 import logging
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -43,6 +43,7 @@ from .placement import (
     cpu_bf16_feature,
     resolve_placement,
 )
+from .sentences import Sentence
 
 __all__ = [
     "QUANTIZATION_CHOICES",
@@ -164,6 +165,9 @@ class LoadPlan:
     free: int | None = None
     reason: str = ""
     alternatives: tuple[str, ...] = field(default=())
+    # ``reason`` in parts a page can reword: the choice, what it needs against what is free,
+    # then what did not fit (or, when nothing fits, the one sentence saying so).
+    reasons: tuple[Sentence, ...] = field(default=())
 
     @property
     def fits(self) -> bool:
@@ -433,7 +437,7 @@ class _Candidate:
     placement: Placement
     quantization: str = "none"
     device_map: str | None = None
-    why: str = ""
+    why: Sentence = field(default_factory=lambda: Sentence("", ""))
 
 
 def _precision_words(candidate: _Candidate) -> str:
@@ -442,7 +446,7 @@ def _precision_words(candidate: _Candidate) -> str:
     return candidate.placement.dtype_name.replace("bfloat16", "bf16").replace("float", "fp")
 
 
-def _cpu_float(dtype: str, footprint: Footprint | None = None) -> tuple[Placement, str]:
+def _cpu_float(dtype: str, footprint: Footprint | None = None) -> tuple[Placement, Sentence]:
     """The CPU's float choice and why: bf16 where native, fp32 otherwise, or the request.
 
     A model this small runs faster in fp32 even where bf16 is native (the per-layer casts
@@ -453,20 +457,25 @@ def _cpu_float(dtype: str, footprint: Footprint | None = None) -> tuple[Placemen
     """
     if dtype != "auto":
         placement = resolve_placement("cpu", dtype)
-        return placement, f"{placement.dtype_name} as requested"
+        return placement, Sentence.of(
+            "plan_as_requested", f"{placement.dtype_name} as requested", dtype=placement.dtype_name
+        )
     feature = cpu_bf16_feature()
     if feature and footprint is not None and footprint.params * 4 < SMALL_MODEL_BYTES:
-        return (
-            resolve_placement("cpu", "float32"),
-            f"fp32: under {SMALL_MODEL_BYTES // 1024**2} MB of weights fp32 is faster than "
-            f"bf16 even on {feature}",
+        size = f"{SMALL_MODEL_BYTES // 1024**2} MB"
+        return resolve_placement("cpu", "float32"), Sentence.of(
+            "plan_small_fp32",
+            f"fp32: under {size} of weights fp32 is faster than bf16 even on {feature}",
+            size=size,
+            feature=feature,
         )
     if feature:
-        return (
-            resolve_placement("cpu", "bfloat16"),
-            f"bf16 runs natively on this CPU ({feature})",
+        return resolve_placement("cpu", "bfloat16"), Sentence.of(
+            "plan_bf16_native", f"bf16 runs natively on this CPU ({feature})", feature=feature
         )
-    return resolve_placement("cpu", "float32"), "fp32: this CPU has no native bf16"
+    return resolve_placement("cpu", "float32"), Sentence.of(
+        "plan_no_bf16", "fp32: this CPU has no native bf16"
+    )
 
 
 def _candidates(
@@ -489,30 +498,42 @@ def _candidates(
         words = _precision_words(_Candidate(half))
         if quantization in ("auto", "none"):
             if device_map is None:
-                found.append(_Candidate(half, why=f"{words} on the GPU"))
+                why = Sentence.of("plan_gpu", f"{words} on the GPU", precision=words)
+                found.append(_Candidate(half, why=why))
             else:
-                why = f"{words}, spread over GPU and CPU memory as asked (device_map={device_map})"
+                why = Sentence.of(
+                    "plan_gpu_split",
+                    f"{words}, spread over GPU and CPU memory as asked (device_map={device_map})",
+                    precision=words,
+                    device_map=device_map,
+                )
                 found.append(_Candidate(half, "none", device_map, why))
         # Measured on an H200 with BLIP-2 OPT-2.7B (docs/what-runs-where.md): torchao's
         # weight-only int8 answered in 1.44x fp16's time, dynamic-activation int8 in 13.7x;
         # a split over GPU and CPU memory in 48x, 3.6x the host's CPUs alone.
         if quantization == "int8" or (quantization == "auto" and has_torchao):
-            why = "int8 weight-only on the GPU (torchao; 1.44x fp16's time on an H200)"
+            why = Sentence.of(
+                "plan_gpu_int8",
+                "int8 weight-only on the GPU (torchao; 1.44x fp16's time on an H200)",
+            )
             found.append(_Candidate(half, "int8", None, why))
         if quantization in ("8bit", "4bit"):
-            found.append(
-                _Candidate(half, quantization, "auto", f"{quantization} weights (bitsandbytes)")
+            why = Sentence.of(
+                "plan_bitsandbytes", f"{quantization} weights (bitsandbytes)", bits=quantization
             )
+            found.append(_Candidate(half, quantization, "auto", why))
         elif quantization == "auto" and has_bnb:
             # Unmeasured here, so after torchao; planned to fit on the GPU alone (no split).
             for bits in ("4bit",) if has_torchao else ("8bit", "4bit"):
-                found.append(
-                    _Candidate(half, bits, None, f"{bits} weights on the GPU (bitsandbytes)")
+                why = Sentence.of(
+                    "plan_gpu_bitsandbytes", f"{bits} weights on the GPU (bitsandbytes)", bits=bits
                 )
+                found.append(_Candidate(half, bits, None, why))
         if device != "auto":
             return found
     if kind == "mps":
-        return [_Candidate(target, "none", device_map, f"{target.dtype_name} on MPS")]
+        why = Sentence.of("plan_mps", f"{target.dtype_name} on MPS", dtype=target.dtype_name)
+        return [_Candidate(target, "none", device_map, why)]
     cpu, why = _cpu_float(dtype, footprint)
     if quantization in ("auto", "none"):
         found.append(_Candidate(cpu, "none", None, why))
@@ -524,14 +545,12 @@ def _candidates(
         # faster. Measured on BLIP-2 OPT-2.7B: fp32 activations answered as fast as bf16
         # ones (3.1 vs 3.0 s) in 3.7 instead of 4.1 GB (docs/performance.md).
         compute = cpu if dtype != "auto" else resolve_placement("cpu", "float32")
-        found.append(
-            _Candidate(
-                compute,
-                "int8",
-                None,
-                f"int8 weights with {compute.dtype_name} activations (torchao)",
-            )
+        why = Sentence.of(
+            "plan_int8",
+            f"int8 weights with {compute.dtype_name} activations (torchao)",
+            dtype=compute.dtype_name,
         )
+        found.append(_Candidate(compute, "int8", None, why))
     # int4 comes after int8 under auto: it halves the language model's weights again and
     # reads them faster per generated token, but runs a prompt's rows slower (one layer,
     # 44 rows: 26.4 ms against int8's 8.6) and is coarser (docs/performance.md). A model
@@ -540,15 +559,21 @@ def _candidates(
     packs_int4 = footprint is not None and footprint.int4_params > 0
     if quantization == "int4" or (quantization == "auto" and dtype == "auto" and packs_int4):
         if packs_int4 or footprint is None:
-            why = (
+            why = Sentence.of(
+                "plan_int4",
                 f"int4 weights for the language model (PyTorch's int4 kernel), int8 for the "
-                f"rest, {cpu.dtype_name} activations"
+                f"rest, {cpu.dtype_name} activations",
+                dtype=cpu.dtype_name,
             )
         else:
-            why = "int4 asked for, but no layer generates text here, so int8 weights (torchao)"
+            why = Sentence.of(
+                "plan_int4_as_int8",
+                "int4 asked for, but no layer generates text here, so int8 weights (torchao)",
+            )
         found.append(_Candidate(cpu, "int4", None, why))
     if quantization in ("8bit", "4bit"):
-        found.append(_Candidate(cpu, quantization, device_map or "auto", "bitsandbytes"))
+        why = Sentence.of("plan_bitsandbytes_cpu", "bitsandbytes", bits=quantization)
+        found.append(_Candidate(cpu, quantization, device_map or "auto", why))
     return found
 
 
@@ -579,17 +604,26 @@ def _gpu_free(device: torch.device) -> int | None:
     return free
 
 
-def _free_for(candidate: _Candidate, host: MemoryReport) -> tuple[int | None, str]:
+def _free_for(candidate: _Candidate, host: MemoryReport) -> tuple[int | None, Sentence]:
     """Bytes free where the candidate puts its weights, and how to say it."""
     if candidate.placement.device.type == "cuda":
         gpu_free = _gpu_free(candidate.placement.device)
         if gpu_free is None:
-            return None, "this GPU's free memory could not be read, so the fit is unchecked"
+            return None, Sentence.of(
+                "memory_gpu_unread",
+                "this GPU's free memory could not be read, so the fit is unchecked",
+            )
         if candidate.device_map == "auto":
             total = gpu_free + (host.free or 0)
-            return total, f"this GPU and memory have {format_gb(total)} free together"
-        return gpu_free, f"this GPU has {format_gb(gpu_free)} free"
-    return host.free, host.describe()
+            return total, Sentence.of(
+                "memory_gpu_and_host",
+                f"this GPU and memory have {format_gb(total)} free together",
+                free=format_gb(total),
+            )
+        return gpu_free, Sentence.of(
+            "memory_gpu", f"this GPU has {format_gb(gpu_free)} free", free=format_gb(gpu_free)
+        )
+    return host.free, host.where()
 
 
 def plan_load(
@@ -626,60 +660,98 @@ def plan_load(
         )
     if footprint is None:
         first = candidates[0]
+        unchecked = Sentence.of(
+            "plan_unchecked", "its size could not be read before loading, so it is unchecked"
+        )
         return LoadPlan(
             label,
             first.placement,
             first.quantization,
             first.device_map,
-            reason=f"{first.why}; its size could not be read before loading, so it is unchecked",
+            reason=f"{first.why}; {unchecked}",
+            reasons=(first.why, unchecked),
         )
     host = memory()
-    tried: list[str] = []
-    gpu_tried: list[str] = []  # what did not fit on the GPU alone, said once with its free memory
+    # What did not fit, as (precision, need): on the GPU alone (said once, with its free
+    # memory), and elsewhere.
+    tried: list[tuple[str, int]] = []
+    gpu_tried: list[tuple[str, int]] = []
     gpu_free: int | None = None
     for candidate in candidates:
         need = footprint.need_bytes(candidate.placement.dtype, candidate.quantization)
         free, where = _free_for(candidate, host)
         if free is None or need <= free:
-            settled = LoadPlan(
+            needs = Sentence.of(
+                "plan_needs",
+                f"needs about {format_gb(need)}, {where}",
+                need=format_gb(need),
+                where=where,
+            )
+            notes = []
+            if gpu_tried:
+                notes.append(
+                    Sentence.of(
+                        "plan_gpu_too_small",
+                        f"on the GPU {' and '.join(_needs_words(gpu_tried))}, more than its "
+                        f"{format_gb(gpu_free or 0)} free",
+                        tried=_sizes(gpu_tried),
+                        free=format_gb(gpu_free or 0),
+                    )
+                )
+            if tried:
+                notes.append(
+                    Sentence.of(
+                        "plan_too_big",
+                        f"{'; '.join(_needs_words(tried))} would not fit",
+                        tried=_sizes(tried),
+                    )
+                )
+            if gpu_tried and candidate.placement.device.type == "cpu":
+                notes.append(
+                    Sentence.of(
+                        "plan_split_when_asked",
+                        "a split over GPU and CPU memory is used only when asked "
+                        "(device_map=auto): it answered 3.6x slower than the CPU alone",
+                    )
+                )
+            reason = f"{candidate.why}; {needs}"
+            if notes:
+                reason += f" ({'; '.join(map(str, notes))})"
+            return LoadPlan(
                 label,
                 candidate.placement,
                 candidate.quantization,
                 candidate.device_map,
                 need,
                 free,
-                f"{candidate.why}; needs about {format_gb(need)}, {where}",
-                (*(f"{words} on the GPU" for words in gpu_tried), *tried),
+                reason,
+                (
+                    *(f"{words} on the GPU" for words in _needs_words(gpu_tried)),
+                    *_needs_words(tried),
+                ),
+                (candidate.why, needs, *notes),
             )
-            notes = []
-            if gpu_tried:
-                notes.append(
-                    f"on the GPU {' and '.join(gpu_tried)}, more than its "
-                    f"{format_gb(gpu_free or 0)} free"
-                )
-            if tried:
-                notes.append(f"{'; '.join(tried)} would not fit")
-            if gpu_tried and candidate.placement.device.type == "cpu":
-                notes.append(
-                    "a split over GPU and CPU memory is used only when asked (device_map=auto): "
-                    "it answered 3.6x slower than the CPU alone"
-                )
-            if notes:
-                settled = replace(settled, reason=f"{settled.reason} ({'; '.join(notes)})")
-            return settled
-        words = f"{_precision_words(candidate)} needs {format_gb(need)}"
         if candidate.placement.device.type == "cuda" and candidate.device_map is None:
-            gpu_tried.append(words)
+            gpu_tried.append((_precision_words(candidate), need))
             gpu_free = free
         else:
-            tried.append(words)
+            tried.append((_precision_words(candidate), need))
     smallest = min(
         candidates,
         key=lambda c: footprint.need_bytes(c.placement.dtype, c.quantization),
     )
     need = footprint.need_bytes(smallest.placement.dtype, smallest.quantization)
     free, where = _free_for(smallest, host)
+    needs = Sentence.of(
+        "plan_does_not_fit",
+        f"{label} needs about {format_gb(need)} in {_precision_words(smallest)}; {where}.",
+        model=label,
+        need=format_gb(need),
+        precision=_precision_words(smallest),
+        where=where,
+    )
     remedies = ["Close other programs", "use a larger machine"]
+    said = [Sentence.of("plan_remedy_memory", "close other programs or use a larger machine")]
     if dtype != "auto" or quantization not in ("auto", "int8", "int4"):
         auto_candidates = _candidates(device, "auto", "auto", None, footprint)
         auto_smallest = min(
@@ -687,17 +759,38 @@ def plan_load(
         )
         auto_need = footprint.need_bytes(auto_smallest.placement.dtype, auto_smallest.quantization)
         if auto_need < need:
+            words = _precision_words(auto_smallest)
             remedies.insert(
                 0,
-                "Leave --dtype and --quantization on auto "
-                f"({_precision_words(auto_smallest)} needs {format_gb(auto_need)})",
+                f"Leave --dtype and --quantization on auto ({words} needs {format_gb(auto_need)})",
             )
             remedies[1] = remedies[1].lower()
+            said.insert(
+                0,
+                Sentence.of(
+                    "plan_remedy_auto",
+                    remedies[0],
+                    precision=words,
+                    need=format_gb(auto_need),
+                ),
+            )
     if instead:
         remedies.append(f"run `{instead}`")
-    sentence = (
-        f"{label} needs about {format_gb(need)} in {_precision_words(smallest)}; {where}. "
-        f"{', '.join(remedies[:-1])}, or {remedies[-1]}."
+        said.append(Sentence.of("plan_remedy_instead", remedies[-1], command=instead))
+    sentence = f"{needs} {', '.join(remedies[:-1])}, or {remedies[-1]}."
+    alternatives = (
+        *(f"{words} on the GPU" for words in _needs_words(gpu_tried)),
+        *_needs_words(tried),
     )
-    alternatives = (*(f"{words} on the GPU" for words in gpu_tried), *tried)
-    return LoadPlan(label, None, smallest.quantization, None, need, free, sentence, alternatives)
+    return LoadPlan(
+        label, None, smallest.quantization, None, need, free, sentence, alternatives, (needs, *said)
+    )
+
+
+def _needs_words(tried: list[tuple[str, int]]) -> list[str]:
+    return [f"{words} needs {format_gb(need)}" for words, need in tried]
+
+
+def _sizes(tried: list[tuple[str, int]]) -> str:
+    """``fp32 3.9 GB, int8 1.2 GB``: precisions with their needs, in no language."""
+    return ", ".join(f"{words} {format_gb(need)}" for words, need in tried)

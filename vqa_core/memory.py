@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from .sentences import Sentence
+
 __all__ = [
     "CgroupMemory",
     "MemoryReport",
@@ -90,15 +92,24 @@ class MemoryReport:
 
     def describe(self) -> str:
         """``this machine has 2.3 GB free`` or ``this container has 2.3 GB free of its 8.0 GB``."""
+        return str(self.where())
+
+    def where(self) -> Sentence:
+        """:meth:`describe` as a :class:`~vqa_core.sentences.Sentence` a page can reword."""
         free = self.free
         if free is None:
-            return "this machine's free memory could not be read"
+            return Sentence.of("memory_unread", "this machine's free memory could not be read")
         if self.limited_by_cgroup and self.cgroup is not None and self.cgroup.limit is not None:
-            return (
+            return Sentence.of(
+                "memory_container",
                 f"this container has {format_gb(free)} free of its "
-                f"{format_gb(self.cgroup.limit)} limit"
+                f"{format_gb(self.cgroup.limit)} limit",
+                free=format_gb(free),
+                limit=format_gb(self.cgroup.limit),
             )
-        return f"this machine has {format_gb(free)} free"
+        return Sentence.of(
+            "memory_machine", f"this machine has {format_gb(free)} free", free=format_gb(free)
+        )
 
 
 def _read_int(path: Path) -> int | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelLoadError
+from .sentences import Sentence
 
 __all__ = [
     "MODEL_KINDS",
@@ -46,6 +47,8 @@ class ModelChoice:
     source: str
     reason: str
     is_demo: bool = False
+    # ``reason`` as a sentence a page can reword (None where the chooser gave only English).
+    words: Sentence | None = None
 
 
 def _truthy(name: str) -> bool:
@@ -73,14 +76,18 @@ def _hub_answers(repo_id: str) -> bool:
     return True
 
 
-def _demo(kind: str, reason: str) -> ModelChoice:
+def _choice(kind: str, source: str, words: Sentence, is_demo: bool = False) -> ModelChoice:
+    return ModelChoice(kind, source, str(words), is_demo, words)
+
+
+def _demo(kind: str, words: Sentence) -> ModelChoice:
     folder = DEMO_CHECKPOINTS[kind]
     if not (folder / "config.json").is_file():
         raise ModelLoadError(
-            f"The embedded demo {kind} model is missing at {folder} ({reason}); "
+            f"The embedded demo {kind} model is missing at {folder} ({words}); "
             "rebuild it with `make demo-models` or name a model explicitly."
         )
-    return ModelChoice(kind, str(folder), reason, is_demo=True)
+    return _choice(kind, str(folder), words, is_demo=True)
 
 
 def resolve_model(kind: str, requested: str | None = None) -> ModelChoice:
@@ -94,29 +101,55 @@ def resolve_model(kind: str, requested: str | None = None) -> ModelChoice:
     env_name = ENV_VARS[kind]
     if requested is None or not str(requested).strip():
         requested = os.environ.get(env_name, "").strip() or "auto"
-        origin = f"{env_name}" if os.environ.get(env_name, "").strip() else "default"
+        if os.environ.get(env_name, "").strip():
+            origin = Sentence.of("choice_by_variable", env_name, variable=env_name)
+        else:
+            origin = Sentence.of("choice_by_default", "default")
     else:
-        origin = "argument"
+        origin = Sentence.of("choice_by_argument", "argument")
     requested = str(requested).strip()
     real = REAL_CHECKPOINTS[kind]
     if requested == "demo":
-        choice = _demo(kind, f"the embedded demo preset was requested ({origin})")
+        choice = _demo(
+            kind,
+            Sentence.of(
+                "choice_demo_requested",
+                f"the embedded demo preset was requested ({origin})",
+                origin=origin,
+            ),
+        )
     elif requested == "real":
-        choice = ModelChoice(kind, real, f"the real checkpoint was requested ({origin})")
+        choice = _choice(
+            kind,
+            real,
+            Sentence.of(
+                "choice_real_requested",
+                f"the real checkpoint was requested ({origin})",
+                origin=origin,
+            ),
+        )
     elif requested == "auto":
         if _in_local_cache(real):
-            choice = ModelChoice(kind, real, "the real checkpoint is in the local cache")
+            words = Sentence.of("choice_cached", "the real checkpoint is in the local cache")
+            choice = _choice(kind, real, words)
         elif _hub_answers(real):
-            choice = ModelChoice(kind, real, "the real checkpoint is reachable on the hub")
+            words = Sentence.of("choice_on_hub", "the real checkpoint is reachable on the hub")
+            choice = _choice(kind, real, words)
         else:
             choice = _demo(
                 kind,
-                "the real checkpoint is neither cached nor reachable (offline); "
-                f"set {env_name} to a hub id or a local folder to change this",
+                Sentence.of(
+                    "choice_offline",
+                    "the real checkpoint is neither cached nor reachable (offline); "
+                    f"set {env_name} to a hub id or a local folder to change this",
+                    variable=env_name,
+                ),
             )
     else:
         local = Path(requested).expanduser()
         source = str(local.resolve()) if local.exists() else requested
-        choice = ModelChoice(kind, source, f"named by {origin}")
+        choice = _choice(
+            kind, source, Sentence.of("choice_named", f"named by {origin}", origin=origin)
+        )
     logger.info("%s: using %s (%s)", kind, choice.source, choice.reason)
     return choice

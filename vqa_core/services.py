@@ -20,6 +20,7 @@ from .errors import VQAError
 from .fit import LoadPlan, measure_checkpoint, plan_load
 from .memory import MemoryReport, read_memory
 from .registry import ModelChoice, resolve_model
+from .sentences import Sentence
 from .vilt import ViltAnswerer
 
 __all__ = ["Services", "load_services"]
@@ -46,6 +47,9 @@ class Services:
     blip2_choice: ModelChoice | None = None
     vilt_plan: LoadPlan | None = None
     blip2_plan: LoadPlan | None = None
+    # Each ``*_error`` in parts a page can reword (empty where only English is known).
+    vilt_error_words: tuple[Sentence, ...] = ()
+    blip2_error_words: tuple[Sentence, ...] = ()
 
     @property
     def uses_demo(self) -> bool:
@@ -139,6 +143,7 @@ def load_services(
             setattr(services, f"{kind}_plan", plan)
             if not plan.fits:
                 setattr(services, f"{kind}_error", plan.reason)
+                setattr(services, f"{kind}_error_words", plan.reasons)
                 logger.error("%s not loaded: %s", label, plan.reason)
                 continue
             logger.info("%s: %s: %s", label, plan.describe(), plan.reason)
@@ -156,8 +161,15 @@ def load_services(
                 )
         except VQAError as err:
             setattr(services, f"{kind}_error", str(err))
+            if err.code:
+                words = Sentence(str(err), f"error_{err.code}", tuple(err.values.items()))
+                setattr(services, f"{kind}_error_words", (words,))
             logger.error("%s unavailable: %s", label, err)
     for kind in ("vilt", "blip2"):
         if kind not in kinds:
-            setattr(services, f"{kind}_error", f"it was left out on purpose (--only {only})")
+            left_out = Sentence.of(
+                "services_left_out", f"it was left out on purpose (--only {only})", only=only
+            )
+            setattr(services, f"{kind}_error", str(left_out))
+            setattr(services, f"{kind}_error_words", (left_out,))
     return services
