@@ -180,11 +180,6 @@ def test_sixteen_bit_grey_is_stretched_by_hand():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: I;16 is stretched in its own mode, which gives 16 for 500 where 200 x "
-    "255 / 3000 is exactly 17 (the other wide modes, stretched through F, give 17)",
-)
 def test_sixteen_bit_grey_at_an_exact_step_is_not_rounded_down():
     assert greys(load_image(grey_row("I;16", [300, 500, 3300, 3300]))) == [0, 17, 255, 255]
 

@@ -176,7 +176,12 @@ def _narrow(image: Image.Image) -> Image.Image:
         # exact in float) the float copy.
         lo, hi = (image if image.mode in ("I", "I;16", "F") else wide).getextrema()
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        stretched = wide.point(lambda v: (v - lo) * scale)
+        # Each level is the whole part of (v - lo) * 255 / (hi - lo). In floating point an
+        # exact step can come out a hair under its integer (500 in 300..3300: 16.999...) and
+        # be cut to the level below; a step between two levels of 16-bit values is at least
+        # 1 / 65535 from an integer, so a millionth lifts exact steps and moves no other
+        # 16-bit value (a 32-bit or float one only where it is within a millionth of a level).
+        stretched = wide.point(lambda v: (v - lo) * scale + 1e-6)
         del wide  # a 32-bit copy, if one was made: not needed while the 8-bit one is
         return stretched.convert("L")
     return image
