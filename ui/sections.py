@@ -208,7 +208,9 @@ def answers_section(text: gr.I18n, services: Services) -> Answers:
     # The photo-quality sentence: above the answers, read before them.
     quality_note = gr.Markdown(elem_id="vqa-quality")
     framing_note = gr.Markdown(elem_id="vqa-framing")
-    with gr.Row(equal_height=True):
+    # Not equal_height: Gradio then grows every block of the shorter column (BLIP-2's)
+    # to match ViLT's list, the heading too, which pushed BLIP-2's answer box down.
+    with gr.Row(equal_height=False):
         with gr.Column(elem_id="vqa-vilt-column"):
             gr.Markdown(text("vilt_heading"))
             vilt_label = gr.Label(label=text("vilt_label"), elem_id="vqa-vilt", show_label=True)
