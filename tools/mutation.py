@@ -66,6 +66,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "vqa_core/fit.py": (
         "tests/test_fit.py",
         "tests/test_fit_by_hand.py",
+        "tests/test_fit_sentences.py",
         "tests/test_cuda_plan.py",
     ),
 }
