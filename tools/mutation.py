@@ -67,6 +67,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_fit.py",
         "tests/test_fit_by_hand.py",
         "tests/test_fit_sentences.py",
+        "tests/test_fit_counts.py",
         "tests/test_cuda_plan.py",
     ),
 }

@@ -288,6 +288,9 @@ def _safetensors_header(path: Path) -> dict:
     # The format: an 8-byte little-endian header length, then that many bytes of JSON.
     with path.open("rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
+        # A damaged file can claim any length (reading 2**64 bytes raises OverflowError).
+        if length > path.stat().st_size - 8:
+            raise ValueError(f"its header claims {length} bytes, more than the file holds")
         return json.loads(handle.read(length))
 
 
