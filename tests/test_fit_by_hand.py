@@ -175,3 +175,39 @@ def test_fp16_footprint_is_what_the_loaded_blip2_holds(tiny_blip2_dir):
     held = sum(p.numel() * p.element_size() for p in model.parameters())
     assert model.qformer.layernorm.weight.dtype == torch.float32  # the premise
     assert footprint.weight_bytes(torch.float16) == held
+
+
+def test_bitsandbytes_8bit_counts_as_int8_and_4bit_as_half_a_byte_by_hand():
+    footprint = Footprint("hand", 1001, 10, 200, 100, 4, "config", fp32_under_fp16=50)
+    # 8-bit: 1001 + 5 * 10 + the others in fp16 (200 * 2 + 50 * 2) = 1551.
+    assert footprint.weight_bytes(torch.float16, "8bit") == 1551
+    # 4-bit: half a byte per weight, rounded down (500), + 50 + 500 = 1050, an integer.
+    four = footprint.weight_bytes(torch.float16, "4bit")
+    assert four == 1050 and isinstance(four, int)
+
+
+def test_odd_int4_counts_stay_whole_bytes_by_hand():
+    footprint = Footprint(
+        "hand", 1001, 10, 0, 100, 4, "config", int4_params=641, int4_rows=6, int4_groups=20
+    )
+    # int8: 360 + 5 * 4 = 380; int4: 641 // 2 + 4 * 20 = 400.
+    weights = footprint.weight_bytes(torch.float32, "int4")
+    assert weights == 780 and isinstance(weights, int)
+
+
+def test_an_int4_load_whose_largest_int8_layer_dominates_counts_that_layer_by_hand():
+    footprint = Footprint(
+        "hand", 10_000, 100, 0, 100, 4, "config",
+        int4_params=1000, int4_rows=10, int4_groups=10, int4_largest=10, int8_largest=9000,
+    )  # fmt: skip
+    # bf16: packing 10 * 8 + 32 MiB of temporaries; int8's 9000 weights at (2 + 10) bytes
+    # each is 108,000: less than the packing's fixed 32 MiB, so the packing counts.
+    transient = footprint.int4_load_transient(torch.bfloat16)
+    assert transient == 80 + 32 * MIB and isinstance(transient, int)
+    huge = Footprint(
+        "hand", 10_000, 100, 0, 100, 4, "config",
+        int4_params=1000, int4_rows=10, int4_groups=10, int4_largest=10, int8_largest=5 * MIB,
+    )  # fmt: skip
+    # 5 Mi weights at 12 bytes (a bf16 copy and torchao's 10) = 60 MiB, more than packing's.
+    assert huge.int4_load_transient(torch.bfloat16) == 12 * 5 * MIB
+    assert huge.int4_load_transient(torch.float32) == 14 * 5 * MIB

@@ -476,3 +476,233 @@ def test_bitsandbytes_configs_say_their_bits(with_bitsandbytes):
     assert eight.load_in_8bit and not eight.load_in_4bit
     assert four.load_in_4bit and not four.load_in_8bit
     assert four.bnb_4bit_compute_dtype == torch.bfloat16
+
+
+# --- the plan's own fields, and the edges -------------------------------------------------
+
+
+def test_a_plan_that_fits_carries_what_it_needs_and_what_was_free(amx):
+    plan = plan_load("BLIP-2", BIG, memory=memory(5))
+    need = BIG.need_bytes(torch.float32, "int8")
+    assert (plan.label, plan.need, plan.free) == ("BLIP-2", need, 5 * GIB)
+    assert (plan.quantization, plan.device_map) == ("int8", None)
+
+
+def test_exactly_as_much_free_as_needed_fits(amx):
+    need = BIG.need_bytes(torch.bfloat16)
+    plan = plan_load("BLIP-2", BIG, memory=lambda: MemoryReport(need, 24 * GIB))
+    assert plan.fits and plan.quantization == "none" and plan.free == need
+    short = plan_load("BLIP-2", BIG, memory=lambda: MemoryReport(need - 1, 24 * GIB))
+    assert short.quantization == "int8"
+
+
+def test_an_unchecked_plan_keeps_what_was_asked(amx):
+    plan = plan_load("BLIP-2", None, quantization="8bit", memory=memory(0.1))
+    assert (plan.label, plan.quantization, plan.device_map) == ("BLIP-2", "8bit", "auto")
+    assert plan.placement.device.type == "cpu"
+
+
+def test_a_plan_that_does_not_fit_carries_its_figures(amx):
+    plan = plan_load("BLIP-2", BIG, memory=memory(2))
+    assert (plan.label, plan.need, plan.free) == (
+        "BLIP-2",
+        BIG.need_bytes(torch.float32, "int8"),
+        2 * GIB,
+    )
+    where = values(plan, 0)["where"]
+    assert (where.code, str(where)) == ("memory_machine", "this machine has 2.0 GB free")
+    assert str(plan.reasons[1]) == "close other programs or use a larger machine"
+
+
+def test_each_way_out_is_its_own_words(amx):
+    plan = plan_load("BLIP-2", BIG, dtype="float32", instead="--only vilt", memory=memory(2))
+    assert [str(part) for part in plan.reasons[1:]] == [
+        "Leave --dtype and --quantization on auto (int8 needs 4.7 GB)",
+        "close other programs or use a larger machine",
+        "run `--only vilt`",
+    ]
+
+
+def test_an_explicit_int8_is_pointed_to_a_smaller_int4_under_auto(amx):
+    int4 = LM.need_bytes(torch.bfloat16, "int4")
+    plan = plan_load("BLIP-2", LM, quantization="int8", memory=memory(2))
+    assert not plan.fits
+    assert f"Leave --dtype and --quantization on auto (int4 needs {int4 / GIB:.1f} GB)" in (
+        plan.reason
+    )
+    assert values(plan, 1)["precision"] == "int4"
+
+
+def test_an_explicit_float_is_pointed_to_int4_where_the_model_packs_it(amx):
+    plan = plan_load("BLIP-2", LM, dtype="float32", memory=memory(2))
+    assert values(plan, 1)["precision"] == "int4"
+
+
+def test_auto_points_to_what_auto_would_load_on_the_device_asked_for(gpu):
+    # On the CPU, as asked: its int8 (4.7 GB), not the GPU's (3.7 GB).
+    gpu(40)
+    plan = plan_load("BLIP-2", BIG, device="cpu", dtype="float32", memory=memory(2))
+    assert plan.reason.startswith("BLIP-2 needs about 10.9 GB in fp32; ")
+    assert values(plan, 1) == {"precision": "int8", "need": "4.7 GB"}
+
+
+@pytest.mark.parametrize(
+    ("params", "dtype"),
+    [(SMALL := fit_module.SMALL_MODEL_BYTES // 4, torch.bfloat16), (SMALL - 1, torch.float32)],
+    ids=["at-the-line", "under-it"],
+)
+def test_the_small_model_line_is_drawn_at_its_size_in_fp32(amx, params, dtype):
+    footprint = Footprint("edge", params, 1, 0, 1, 4, "config")
+    assert plan_load("ViLT", footprint, memory=memory(20)).placement.dtype == dtype
+
+
+def test_a_model_of_many_weights_is_not_small(amx):
+    footprint = Footprint("mid", 16 * 1024**2, 1_000, 0, 1, 4, "config")  # 64 MB in fp32
+    assert plan_load("ViLT", footprint, memory=memory(20)).placement.dtype == torch.bfloat16
+
+
+def test_one_packed_weight_is_enough_to_offer_int4(amx):
+    one = Footprint(
+        "one", 1_000, 10, 10, 100, 4, "config", int4_params=1, int4_rows=1, int4_groups=1
+    )
+    int8 = one.need_bytes(torch.float32, "int8")
+    plan = plan_load("BLIP-2", one, memory=lambda: MemoryReport(int8 - 1, 24 * GIB))
+    assert plan.quantization == "int4"
+
+
+def test_int8_with_an_explicit_float_computes_in_it(amx):
+    plan = plan_load("BLIP-2", BIG, dtype="bfloat16", quantization="int8", memory=memory(20))
+    assert plan.describe() == "cpu / int8 (bfloat16 activations)"
+
+
+def test_4bit_on_the_cpu_is_bitsandbytes_spread_as_needed(amx):
+    plan = plan_load("BLIP-2", BIG, quantization="4bit", memory=memory(20))
+    assert (plan.quantization, plan.device_map) == ("4bit", "auto")
+    assert values(plan, 0) == {"bits": "4bit"}
+
+
+# --- the CPU's choices while a GPU is present -------------------------------------------
+# With a GPU present an unnamed device means the GPU: each CPU choice must name the CPU.
+
+
+def test_behind_a_full_gpu_a_cpu_without_bf16_loads_fp32_on_the_cpu(gpu, monkeypatch):
+    monkeypatch.setattr(fit_module, "cpu_bf16_feature", lambda: None)
+    gpu(0.5)
+    assert plan_load("BLIP-2", BIG, memory=memory(20)).describe() == "cpu / float32"
+
+
+def test_behind_a_full_gpu_a_small_model_loads_fp32_on_the_cpu(gpu):
+    gpu(0)
+    small = Footprint("small", 1_000_000, 1_000, 1_000_000, 100_000, 4, "config")
+    plan = plan_load("ViLT", small, memory=memory(20))
+    assert plan.describe() == "cpu / float32"
+    assert "more than its 0.0 GB free" in plan.reason
+
+
+def test_behind_a_full_gpu_int8_loads_on_the_cpu(gpu):
+    gpu(0.5)
+    plan = plan_load("BLIP-2", BIG, memory=memory(5))
+    assert plan.describe() == "cpu / int8 (float32 activations)"
+
+
+def test_the_cpu_asked_for_by_name_with_a_gpu_present(gpu):
+    gpu(40)
+    plan = plan_load("BLIP-2", BIG, device="cpu", dtype="float32", memory=memory(20))
+    assert plan.describe() == "cpu / float32"
+
+
+def test_no_quantization_on_a_gpu_is_fp16_there(gpu):
+    gpu(40)
+    plan = plan_load("BLIP-2", BIG, quantization="none", memory=memory(20))
+    assert plan.describe() == "cuda / float16"
+
+
+def test_int8_asked_for_on_a_gpu_is_weight_only_there(gpu):
+    gpu(40)
+    plan = plan_load("BLIP-2", BIG, quantization="int8", memory=memory(20))
+    assert plan.describe() == "cuda / int8 (float16 activations)"
+    assert codes(plan)[0] == "plan_gpu_int8"
+
+
+def test_4bit_asked_for_on_a_gpu_is_bitsandbytes_spread_as_needed(gpu):
+    gpu(40)
+    plan = plan_load("BLIP-2", BIG, quantization="4bit", memory=memory(20))
+    assert (plan.placement.device.type, plan.quantization, plan.device_map) == (
+        "cuda",
+        "4bit",
+        "auto",
+    )
+    assert values(plan, 0) == {"bits": "4bit"}
+
+
+def test_without_torchao_bitsandbytes_offers_8bit_then_4bit_on_a_gpu(gpu, monkeypatch):
+    real = importlib.util.find_spec
+    present = {"bitsandbytes": object(), "torchao": None}
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: present[name] if name in present else real(name, *args),
+    )
+    gpu(40)
+    roomy = plan_load("BLIP-2", BIG, quantization="auto", memory=memory(20))
+    assert roomy.describe() == "cuda / float16"
+    gpu(4)
+    plan = plan_load("BLIP-2", BIG, memory=memory(20))
+    assert (plan.quantization, plan.device_map) == ("8bit", None)
+    assert plan.alternatives == ("fp16 needs 5.7 GB on the GPU",)
+
+
+def test_with_torchao_bitsandbytes_offers_only_4bit_after_it(gpu, with_bitsandbytes):
+    gpu(3)
+    plan = plan_load("BLIP-2", BIG, memory=memory(20))
+    assert plan.alternatives == ("fp16 needs 5.7 GB on the GPU", "int8 needs 3.7 GB on the GPU")
+
+
+def test_a_split_with_unreadable_host_memory_counts_the_gpu_alone(gpu):
+    gpu(8)
+    plan = plan_load("BLIP-2", BIG, device_map="auto", memory=lambda: MemoryReport(None, None))
+    assert plan.free == 8 * GIB
+    where = values(plan, 1)["where"]
+    assert (where.code, dict(where.values)) == ("memory_gpu_and_host", {"free": "8.0 GB"})
+
+
+def test_the_gpu_sentence_carries_its_free_memory(gpu):
+    gpu(40)
+    where = values(plan_load("BLIP-2", BIG, memory=memory(20)), 1)["where"]
+    assert (where.code, dict(where.values)) == ("memory_gpu", {"free": "40.0 GB"})
+
+
+# --- MPS ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+
+
+def test_mps_by_default_is_fp16_there(mps):
+    plan = plan_load("BLIP-2", BIG, memory=memory(20))
+    assert plan.describe() == "mps / float16"
+    assert plan.reason.startswith("float16 on MPS; needs about ")
+    assert codes(plan) == ["plan_mps", "plan_needs"] and values(plan, 0) == {"dtype": "float16"}
+
+
+def test_mps_takes_the_dtype_and_spread_asked_for(mps):
+    plan = plan_load("BLIP-2", BIG, dtype="float32", device_map="auto", memory=memory(20))
+    assert plan.describe() == "mps / float32, device_map=auto"
+    assert values(plan, 0) == {"dtype": "float32"}
+
+
+def test_a_numbered_gpu_keeps_its_number(gpu, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    gpu(40)
+    plan = plan_load("BLIP-2", BIG, device="cuda:1", memory=memory(20))
+    assert plan.placement.device == torch.device("cuda:1")
+
+
+def test_a_float_asked_for_on_a_gpu_is_used_there(gpu):
+    gpu(40)
+    plan = plan_load("BLIP-2", BIG, dtype="float32", memory=memory(20))
+    assert plan.describe() == "cuda / float32"
+    assert values(plan, 0) == {"precision": "fp32"}

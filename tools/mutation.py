@@ -134,6 +134,25 @@ _MEMORY_ONLY = (
     "never the picture returned or the error raised"
 )
 
+_CASE_AND_AUTO = (
+    "resolve_placement reads device and dtype names in any case, and a missing or None dtype "
+    "is auto, which on the CPU is float32"
+)
+_UNQUANTIZED_DEFAULT = (
+    "every quantization name other than int8, int4, 8bit and 4bit is counted as unquantized, "
+    "so how the default is spelled does not matter"
+)
+_KEPT_INSIDE_DECODER = (
+    "the skip list only matters for a module kept in fp32 inside the language model's "
+    "decoder; BLIP-2 (the one model here that packs int4) keeps its Q-Former and query tokens "
+    "outside OPT, and ViLT has no decoder"
+)
+_INT8_LAYERS_TOO = (
+    "a model with int4 layers (a text generator: BLIP-2) always has layers int8 stores too "
+    "(its image encoder), so the sequence is never empty; were it empty, 1 instead of 0 would "
+    "still lose to the packing's own 32 MiB in the transient"
+)
+
 EQUIVALENT: tuple[Equivalent, ...] = (
     *(
         Equivalent(
@@ -439,6 +458,108 @@ EQUIVALENT: tuple[Equivalent, ...] = (
             "other mode, RGB included, leaves it as it is and only the size is drafted",
         )
         for mode in ("None", '"XXRGBXX"', '"rgb"')
+    ),
+    *(
+        Equivalent(
+            "vqa_core/fit.py",
+            function,
+            rf"def {function}\(self, dtype: torch\.dtype, "
+            r'quantization: str = "none"\) -> int:',
+            rf"def {function}\(self, dtype: "
+            r'torch\.dtype, quantization: str = "XXnoneXX"\) -> int:',
+            _UNQUANTIZED_DEFAULT,
+        )
+        for function in ("weight_bytes", "need_bytes")
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "weight_bytes",
+        re.escape("floats = self.other_params * width + upcast.get(dtype, 0) * (4 - width)"),
+        re.escape("floats = self.other_params * width + upcast.get(dtype, 1) * (4 - width)"),
+        "the fallback is taken only for float32 (the one other dtype a placement takes), where "
+        "it is multiplied by 4 - 4 = 0",
+    ),
+    *(
+        Equivalent(
+            "vqa_core/fit.py",
+            function,
+            r'(.*)resolve_placement\("cpu", "float32"\)(.*)',
+            r'(.*)resolve_placement\(("CPU", "float32"|"cpu", "FLOAT32"|"cpu", None|'
+            r'"cpu", )\)(.*)',
+            _CASE_AND_AUTO,
+        )
+        for function in ("_cpu_float", "_candidates")
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "_cpu_float",
+        r'(.*)resolve_placement\("cpu", "bfloat16"\)(.*)',
+        r'(.*)resolve_placement\(("CPU", "bfloat16"|"cpu", "BFLOAT16")\)(.*)',
+        _CASE_AND_AUTO,
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "_cpu_float",
+        re.escape('placement = resolve_placement("cpu", dtype)'),
+        re.escape('placement = resolve_placement("CPU", dtype)'),
+        _CASE_AND_AUTO,
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "_safetensors_header",
+        re.escape('(length,) = struct.unpack("<Q", handle.read(8))'),
+        re.escape('(length,) = struct.unpack("<q", handle.read(8))'),
+        "the two read the same length below 2**63; a length above it reads as negative, and "
+        "reading a negative count reads the rest of the file: tensor data, which fails as JSON "
+        "as the refusal does",
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "_meta_counts",
+        r'(keep|strict) = set\(getattr\(model, "(_keep_in_fp32_modules|'
+        r'_keep_in_fp32_modules_strict)", None\) or \(\)\)',
+        r'(keep|strict) = set\(getattr\(model, "(_keep_in_fp32_modules|'
+        r'_keep_in_fp32_modules_strict)", \) or \(\)\)',
+        "transformers' PreTrainedModel defines both attributes (None unless a model sets "
+        "them), so getattr never needs its default",
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "_meta_counts",
+        re.escape("int4 = _int4_counts(model, keep | strict, sizes)"),
+        re.escape("int4 = _int4_counts(model, keep & strict, sizes)"),
+        _KEPT_INSIDE_DECODER,
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "_int4_counts",
+        re.escape("packed = int4_layer_names(model, skip=kept)[0]"),
+        re.escape("packed = int4_layer_names(model, )[0]"),
+        _KEPT_INSIDE_DECODER,
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "_int4_counts",
+        r"kept = \[name for name, _ in model\.named_modules\(\) if any\(.*\)\]",
+        r"kept = \[name for name, _ in model\.named_modules\(\) if any\(.*\)\]",
+        _KEPT_INSIDE_DECODER,
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "_int4_counts",
+        r"int8_largest = max\(\(n for name, n in sizes\.items\(\) if name not in "
+        r"packed_names\), default=0\)",
+        r"int8_largest = max\(\(n for name, n in sizes\.items\(\) if name not in "
+        r"packed_names\), (default=None|default=1|)\)",
+        _INT8_LAYERS_TOO,
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "plan_load",
+        re.escape("gpu_free: int | None = None"),
+        r'gpu_free: int \| None = ""',
+        "gpu_free is set each time a choice on the GPU alone is tried and read only when one "
+        "was, so its first value is never read",
     ),
 )
 

@@ -491,13 +491,13 @@ def _candidates(
     """Every placement the request allows, fastest first."""
     import importlib.util
 
-    target = resolve_placement(device, "auto" if dtype == "auto" else dtype)
+    target = resolve_placement(device, dtype)
     kind = target.device.type
     has_bnb = importlib.util.find_spec("bitsandbytes") is not None
     has_torchao = importlib.util.find_spec("torchao") is not None
     found: list[_Candidate] = []
     if kind == "cuda":
-        half = resolve_placement(target.device, "float16" if dtype == "auto" else dtype)
+        half = resolve_placement(target.device, dtype)  # auto is fp16 on CUDA
         words = _precision_words(_Candidate(half))
         if quantization in ("auto", "none"):
             if device_map is None:
@@ -696,9 +696,9 @@ def plan_load(
                     Sentence.of(
                         "plan_gpu_too_small",
                         f"on the GPU {' and '.join(_needs_words(gpu_tried))}, more than its "
-                        f"{format_gb(gpu_free or 0)} free",
+                        f"{format_gb(gpu_free)} free",
                         tried=_sizes(gpu_tried),
-                        free=format_gb(gpu_free or 0),
+                        free=format_gb(gpu_free),
                     )
                 )
             if tried:
@@ -755,28 +755,24 @@ def plan_load(
     )
     remedies = ["Close other programs", "use a larger machine"]
     said = [Sentence.of("plan_remedy_memory", "close other programs or use a larger machine")]
-    if dtype != "auto" or quantization not in ("auto", "int8", "int4"):
-        auto_candidates = _candidates(device, "auto", "auto", None, footprint)
-        auto_smallest = min(
-            auto_candidates, key=lambda c: footprint.need_bytes(c.placement.dtype, c.quantization)
+    # What auto would load instead, where that is smaller than what was asked for.
+    auto_candidates = _candidates(device, "auto", "auto", None, footprint)
+    auto_smallest = min(
+        auto_candidates, key=lambda c: footprint.need_bytes(c.placement.dtype, c.quantization)
+    )
+    auto_need = footprint.need_bytes(auto_smallest.placement.dtype, auto_smallest.quantization)
+    if auto_need < need:
+        words = _precision_words(auto_smallest)
+        remedies.insert(
+            0, f"Leave --dtype and --quantization on auto ({words} needs {format_gb(auto_need)})"
         )
-        auto_need = footprint.need_bytes(auto_smallest.placement.dtype, auto_smallest.quantization)
-        if auto_need < need:
-            words = _precision_words(auto_smallest)
-            remedies.insert(
-                0,
-                f"Leave --dtype and --quantization on auto ({words} needs {format_gb(auto_need)})",
-            )
-            remedies[1] = remedies[1].lower()
-            said.insert(
-                0,
-                Sentence.of(
-                    "plan_remedy_auto",
-                    remedies[0],
-                    precision=words,
-                    need=format_gb(auto_need),
-                ),
-            )
+        remedies[1] = remedies[1].lower()
+        said.insert(
+            0,
+            Sentence.of(
+                "plan_remedy_auto", remedies[0], precision=words, need=format_gb(auto_need)
+            ),
+        )
     if instead:
         remedies.append(f"run `{instead}`")
         said.append(Sentence.of("plan_remedy_instead", remedies[-1], command=instead))
