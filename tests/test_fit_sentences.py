@@ -71,14 +71,20 @@ def gpu(monkeypatch, amx):
     return set_free
 
 
-@pytest.fixture
-def with_bitsandbytes(monkeypatch):
+def packages(monkeypatch, **present: bool) -> None:
+    """Make ``importlib.util.find_spec`` find (or not) the packages named, as installed."""
     real = importlib.util.find_spec
+    specs = {name: object() if found else None for name, found in present.items()}
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *args: object() if name == "bitsandbytes" else real(name, *args),
+        lambda name, *args: specs[name] if name in specs else real(name, *args),
     )
+
+
+@pytest.fixture
+def with_bitsandbytes(monkeypatch):
+    packages(monkeypatch, bitsandbytes=True)
 
 
 def codes(plan: LoadPlan) -> list[str]:
@@ -439,12 +445,7 @@ def test_int4_on_a_gpu_is_refused_with_the_choices_there():
 
 @pytest.mark.parametrize("quantization", ["int8", "int4"])
 def test_torchao_missing_says_how_to_install_it(monkeypatch, quantization):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *args: None if name == "torchao" else real(name, *args),
-    )
+    packages(monkeypatch, torchao=False)
     with pytest.raises(ModelLoadError) as refused:
         quantization_config(quantization, torch.float32)
     assert str(refused.value) == (
@@ -455,12 +456,7 @@ def test_torchao_missing_says_how_to_install_it(monkeypatch, quantization):
 
 @pytest.mark.parametrize("quantization", ["8bit", "4bit"])
 def test_bitsandbytes_missing_says_how_to_install_it(monkeypatch, quantization):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *args: None if name == "bitsandbytes" else real(name, *args),
-    )
+    packages(monkeypatch, bitsandbytes=False)
     with pytest.raises(ModelLoadError) as refused:
         quantization_config(quantization, torch.float16)
     assert str(refused.value) == (
@@ -636,13 +632,7 @@ def test_4bit_asked_for_on_a_gpu_is_bitsandbytes_spread_as_needed(gpu):
 
 
 def test_without_torchao_bitsandbytes_offers_8bit_then_4bit_on_a_gpu(gpu, monkeypatch):
-    real = importlib.util.find_spec
-    present = {"bitsandbytes": object(), "torchao": None}
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *args: present[name] if name in present else real(name, *args),
-    )
+    packages(monkeypatch, bitsandbytes=True, torchao=False)
     gpu(40)
     roomy = plan_load("BLIP-2", BIG, quantization="auto", memory=memory(20))
     assert roomy.describe() == "cuda / float16"

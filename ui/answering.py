@@ -19,7 +19,7 @@ from vqa_core.translation import QuestionRoute, Translator, route_questions
 
 from .agreement_line import AgreementLine
 from .conversation import MAX_CONVERSATION_ENTRIES, Conversation, blip2_history
-from .events import item_status, missing_reason, per_item, takes, warn
+from .events import item_status, per_item, takes, unavailable, warn
 from .intake import open_picture
 from .messages import error_sentence, label_value, message
 from .photo_check import PhotoCheck
@@ -172,15 +172,7 @@ class Answering:
         services = self.services
         if services.vilt is None:
             return [None] * count, [
-                warn(
-                    message(
-                        "unavailable",
-                        language_at(languages, i),
-                        model="ViLT",
-                        reason=missing_reason(services, "vilt", language_at(languages, i)),
-                    )
-                )
-                for i in range(count)
+                unavailable(services, "vilt", language_at(languages, i)) for i in range(count)
             ]
         prepared, errors = prepared or route(prepare(images, questions), self.translator)[0]
         labels: list = [None] * count
@@ -234,15 +226,7 @@ class Answering:
         services = self.services
         if services.blip2 is None:
             return [""] * count, [
-                warn(
-                    message(
-                        "unavailable",
-                        language_at(languages, i),
-                        model="BLIP-2",
-                        reason=missing_reason(services, "blip2", language_at(languages, i)),
-                    )
-                )
-                for i in range(count)
+                unavailable(services, "blip2", language_at(languages, i)) for i in range(count)
             ]
         prepared, errors = prepared or route(prepare(images, questions), self.translator)[0]
         if not self.conversation.reads_history:

@@ -11,7 +11,7 @@ from vqa_core.blip2 import DEFAULT_CAPTION_TOKENS
 
 from .answering import can_stream
 from .conversation import MAX_CONVERSATION_ENTRIES, render_conversation
-from .events import item_status, language_of, missing_reason, per_item, warn
+from .events import item_status, language_of, per_item, unavailable, warn
 from .intake import open_picture
 from .messages import error_sentence, markdown_text, message
 from .photo_check import PhotoCheck
@@ -40,10 +40,7 @@ class Describing:
         count = len(images)
         blip2 = self.services.blip2
         if blip2 is None:
-            reason = missing_reason(self.services, "blip2", lang)
-            return [""] * count, [
-                warn(message("unavailable", lang, model="BLIP-2", reason=reason))
-            ] * count
+            return [""] * count, [unavailable(self.services, "blip2", lang)] * count
         captions, statuses = [""] * count, [""] * count
         ready = []
         for i, image in enumerate(images):

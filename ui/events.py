@@ -47,6 +47,13 @@ def missing_reason(services: Any, kind: str, lang: str = "en") -> str:
     return reasons_in(english, getattr(services, f"{kind}_error_words", ()), lang)
 
 
+def unavailable(services: Any, kind: str, lang: str = "en") -> str:
+    """The column's warning when model ``kind`` is not serving, with why, in ``lang``."""
+    title = {"vilt": "ViLT", "blip2": "BLIP-2"}[kind]
+    reason = missing_reason(services, kind, lang)
+    return warn(message("unavailable", lang, model=title, reason=reason))
+
+
 def warn(text: str) -> str:
     return f"⚠️ {text}"
 

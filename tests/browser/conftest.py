@@ -131,3 +131,18 @@ def serve():
     for demo in started:
         with contextlib.suppress(Exception):
             demo.close()
+
+
+@pytest.fixture
+def both(tiny_vilt, tiny_blip2):
+    """Both tiny models, as the page serves them."""
+    from vqa_core import Services
+
+    return Services(vilt=tiny_vilt, blip2=tiny_blip2)
+
+
+@pytest.fixture(scope="module")
+def sample(easy_vqa_sample):
+    """One easy-VQA picture and its question."""
+    paths, questions, _ = easy_vqa_sample
+    return paths[0], questions[0]

@@ -23,12 +23,6 @@ SERIOUS = ("serious", "critical")
 
 
 @pytest.fixture(scope="module")
-def sample(easy_vqa_sample):
-    paths, questions, _ = easy_vqa_sample
-    return paths[0], questions[0]
-
-
-@pytest.fixture(scope="module")
 def expected(tiny_vilt, tiny_blip2, sample):
     path, question = sample
     vilt = tiny_vilt.answer(path, question, top_k=5).answers
@@ -97,11 +91,6 @@ def run_axe(page, axe_source: str) -> list[dict]:
             }));
         }"""
     )
-
-
-@pytest.fixture
-def both(tiny_vilt, tiny_blip2):
-    return Services(vilt=tiny_vilt, blip2=tiny_blip2)
 
 
 def test_upload_type_enter_shows_both_answers(browser, serve, both, sample, expected, artifacts):

@@ -15,17 +15,6 @@ from vqa_core import Services
 TIMERS = r"/\b\d+(\.\d+)?\s*s\b/"
 
 
-@pytest.fixture
-def both(tiny_vilt, tiny_blip2):
-    return Services(vilt=tiny_vilt, blip2=tiny_blip2)
-
-
-@pytest.fixture(scope="module")
-def sample(easy_vqa_sample):
-    paths, questions, _ = easy_vqa_sample
-    return paths[0], questions[0]
-
-
 def open_at(browser, url, *, width: int, height: int, locale: str = "en-US", touch=False):
     page = browser.new_page(
         viewport={"width": width, "height": height},

@@ -8,7 +8,6 @@ import pytest
 
 from tests.browser.test_app_browser import ANSWERS_READY
 from tests.browser.test_audiences import open_at, upload_and_ask_by_tapping
-from vqa_core import Services
 
 DESKTOPS = [(1280, 900), (1920, 1080)]
 LOCALES = ["en-US", "ar-EG"]
@@ -47,17 +46,6 @@ BUTTONS = """(ids) => ids.map((id) => {
              overflows: button.scrollWidth > button.clientWidth + 1,
              label: button.innerText.trim() };
 })"""
-
-
-@pytest.fixture
-def both(tiny_vilt, tiny_blip2):
-    return Services(vilt=tiny_vilt, blip2=tiny_blip2)
-
-
-@pytest.fixture(scope="module")
-def sample(easy_vqa_sample):
-    paths, questions, _ = easy_vqa_sample
-    return paths[0], questions[0]
 
 
 def settled(page) -> None:

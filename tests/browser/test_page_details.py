@@ -13,11 +13,6 @@ from tests.browser.test_reading_browser import RECORD_SPEECH
 from vqa_core import Services
 
 
-@pytest.fixture
-def both(tiny_vilt, tiny_blip2):
-    return Services(vilt=tiny_vilt, blip2=tiny_blip2)
-
-
 @pytest.mark.parametrize(
     ("locale", "words"),
     [("en-US", "There is nothing to read yet"), ("ar-EG", "لا يوجد شيء للقراءة بعد")],

@@ -11,7 +11,6 @@ import pytest
 from tests.browser.test_app_browser import ANSWERS_READY, SERIOUS, run_axe
 from tests.browser.test_audiences import open_at
 from tests.test_reading_page import sign
-from vqa_core import Services
 
 # Speech is recorded instead of played (headless Chromium has no voices).
 RECORD_SPEECH = """() => {
@@ -21,11 +20,6 @@ RECORD_SPEECH = """() => {
 # A museum's own question, with both kinds of quote in it.
 MUSEUM_QUESTION = """What is the helmet's "crest"?"""
 TEXT_SHOWN = "() => (document.getElementById('vqa-text-found')?.innerText || '').trim().length > 0"
-
-
-@pytest.fixture
-def both(tiny_vilt, tiny_blip2):
-    return Services(vilt=tiny_vilt, blip2=tiny_blip2)
 
 
 def add_picture(page, path: str) -> None:

@@ -13,7 +13,6 @@ from PIL import Image
 
 from tests.browser.test_app_browser import ANSWERS_READY, SERIOUS, _tab_to, open_page, run_axe
 from ui.messages import gradio_labels, message, page_translations
-from vqa_core import Services
 
 # The roles a person operates; each must carry a name.
 CONTROLS = ("button", "textbox", "checkbox", "slider", "spinbutton", "link", "combobox", "radio")
@@ -27,11 +26,6 @@ SPEECH_SPY = """() => {
     speechSynthesis.speak = (u) => window.__spoken.push(
         { text: u.text, lang: u.lang, voice: u.voice ? u.voice.name : null });
 }"""
-
-
-@pytest.fixture
-def both(tiny_vilt, tiny_blip2):
-    return Services(vilt=tiny_vilt, blip2=tiny_blip2)
 
 
 @pytest.fixture(scope="module")

@@ -56,12 +56,6 @@ def streaming_blip2(tiny_blip2_dir):
     return slowed(readable_blip2(tiny_blip2_dir, tokens=TOKENS), STEP_SECONDS)
 
 
-@pytest.fixture(scope="module")
-def sample(easy_vqa_sample):
-    paths, questions, _ = easy_vqa_sample
-    return paths[0], questions[0]
-
-
 def test_the_answer_arrives_word_by_word_and_is_announced_once(
     browser, serve, tiny_vilt, streaming_blip2, sample
 ):
