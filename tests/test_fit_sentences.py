@@ -640,6 +640,9 @@ def test_without_torchao_bitsandbytes_offers_8bit_then_4bit_on_a_gpu(gpu, monkey
     plan = plan_load("BLIP-2", BIG, memory=memory(20))
     assert (plan.quantization, plan.device_map) == ("8bit", None)
     assert plan.alternatives == ("fp16 needs 5.7 GB on the GPU",)
+    gpu(3)  # 8-bit's 3.7 GB does not fit; 4-bit's half-byte weights do
+    smaller = plan_load("BLIP-2", BIG, memory=memory(20))
+    assert (smaller.quantization, smaller.placement.device.type) == ("4bit", "cuda")
 
 
 def test_with_torchao_bitsandbytes_offers_only_4bit_after_it(gpu, with_bitsandbytes):
@@ -673,7 +676,7 @@ def mps(monkeypatch):
 
 def test_mps_by_default_is_fp16_there(mps):
     plan = plan_load("BLIP-2", BIG, memory=memory(20))
-    assert plan.describe() == "mps / float16"
+    assert plan.describe() == "mps / float16" and plan.quantization == "none"
     assert plan.reason.startswith("float16 on MPS; needs about ")
     assert codes(plan) == ["plan_mps", "plan_needs"] and values(plan, 0) == {"dtype": "float16"}
 
