@@ -13,9 +13,11 @@ seed (bench/ocr_set.py), reads each with :func:`vqa_core.ocr.read_text` and prin
   whose ink stops short of the border is not scored) and false alarms (uncut pictures with
   any edge named; one with ink within the margin of an edge is not scored).
 
-The pipeline was tuned on seed 1 (``--seed 1``); the held-out figures in
-docs/accessibility.md are seed 2025. Targets: CER <= 5 % English, <= 10 % Arabic; median
-<= 1 s; recall >= 90 %, false alarms <= 5 %.
+The pipeline was tuned on seeds 1 and 7 (``--seed 1``, ``--seed 7``; 11 and 13 as a check);
+the held-out figures in docs/accessibility.md are seed 3141 (run once, at the end) and seed
+2025 (held out for the first version, rerun for comparison). Targets: CER <= 5 % English,
+<= 10 % Arabic; median <= 1 s; recall >= 90 %, false alarms <= 5 %. The load average is
+printed at the start and the end: the seconds are wall-clock, and other jobs slow them.
 """
 
 from __future__ import annotations
@@ -65,6 +67,14 @@ def samples(seed: int, count: int, cut: int) -> list[tuple[TextSample, bool]]:
     return chosen
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages, where the system tells them."""
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=2025)
@@ -75,6 +85,7 @@ def main() -> None:
     assert tesseract_available(), "Tesseract is not installed (tesseract-ocr, -eng, -ara)"
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} logical cores, {platform.platform()}")
+    print(f"load average at the start: {_load()}")
     print(f"fonts: {fonts_used()}")
     started = time.perf_counter()
     pictures = samples(args.seed, args.count, args.cut)
@@ -140,6 +151,7 @@ def main() -> None:
             f"{100 * false_alarms / uncut_total:.1f} % ({ambiguous} pictures with ink within "
             "the margin of an edge left out)"
         )
+    print(f"load average at the end: {_load()}")
     for rate, reference, got, index in sorted(worst, reverse=True)[: args.show]:
         print(f"--- #{index} CER {100 * rate:.0f} %\n{reference!r}\n{got!r}")
 

@@ -8,14 +8,18 @@ their morphological closing, so a plate's edge on a wall is not ink), with speck
 straight rules (frames, edges) taken out, its tilt, and its rows and their height. The text's
 region is cut from the full picture, turned upright, scaled so a row of text is the height
 Tesseract reads best, binarised the same way, cleared outside the text, and read in English
-and Arabic together. Each line is then read again in its own script's language alone (a line
-Tesseract was unsure of, in both), and the surer reading kept. Lines of specks (digits, lone
-letters, unsure short words) are dropped. Lines come back top to bottom, each in logical
-(typing) order, so an Arabic line reads right to left when shown right to left.
+and Arabic together. Each row of ink is then cut out and read again on its own in its own
+script's language alone (a row Tesseract was unsure of, or missed, in both), and the surer
+reading kept. Lines of specks (digits, lone letters, unsure short words) are dropped; in a
+picture that surely holds text, a row read less surely is kept too, and a row still unread
+is read as a lone line. When nothing at all is read, the other polarity is tried. Lines
+come back top to bottom, each in logical (typing) order, so an Arabic line reads right to
+left when shown right to left.
 
 The framing cue says which picture edges a line of text runs into: a line whose end lies on
-a side edge, or one near an edge with the text's ink on the border beside it (letters cut
-across, not a plate's edge along the border).
+a side edge, one whose box runs past the top or bottom edge with ink on the border beside
+it, or one near an edge with the text's ink on the border beside it (letters cut across, not
+a plate's edge along the border).
 
 Everything here returns codes and data; the page words them. Tesseract is a separate program
 (Debian ``tesseract-ocr``, ``tesseract-ocr-eng``, ``tesseract-ocr-ara``): without it
@@ -86,8 +90,8 @@ class TextReading:
 
 @dataclass(frozen=True)
 class _Settings:
-    """The pipeline's knobs, tuned on bench/ocr_accuracy.py's tuning seed (never on the
-    held-out one)."""
+    """The pipeline's knobs, tuned on bench/ocr_accuracy.py's tuning seeds (1, 7; never on
+    the held-out ones)."""
 
     # The small copy the layout is found on; big enough for 10 px text in a 12 MP photo.
     analysis_side: int = 1024
@@ -109,8 +113,13 @@ class _Settings:
     min_line_confidence: float = 60.0
     # A line whose corner lies within this many analysis pixels of an edge is cut there.
     edge_margin: float = 3.0
-    # ... and one whose end lies within this share of a row more of a side edge, too.
-    touch_share: float = 0.1
+    # A line whose end lies within this many pixels and this share of a row of a side edge
+    # is cut there.
+    touch_margin: float = 1.0
+    touch_share: float = 0.03
+    # A line whose box runs this share of a row past the top or bottom edge, with ink on the
+    # border beside it, is cut there.
+    cut_overhang: float = 0.05
     # One within this many rows of it is cut there if ink covers this share of a row of the
     # border beside it.
     cut_reach: float = 1.0
@@ -120,9 +129,14 @@ class _Settings:
     cut_ink: float = 0.1
     # Pixels whose local spread reaches this share of the picture's strongest count as busy.
     busy_share: float = 0.5
+    # ... and this many times the median patch's.
+    busy_over_typical: float = 1.6
     # A row of the levelled ink profile is text when it holds this share of the fullest row.
     row_floor: float = 0.03
     psm: int = 6
+    # Tesseract's own noise filter drops whole rows of bold letters as noise (their strokes
+    # are as thick as its idea of a blot); specks are taken out before it sees the image.
+    tesseract_options: str = "-c textord_noise_rejrows=0"
     # Each line is read again in its own script's language; a line read less surely than
     # this (0-100) in the first reading is read again in both.
     reread: bool = True
@@ -135,6 +149,12 @@ class _Settings:
     # letters: 15 less), or one of two letters read the second this surely.
     min_word_confidence: float = 70.0
     min_short_word_confidence: float = 85.0
+    # In a picture with a line read surely, another row is kept with its words this sure on
+    # average (0-100) and a word of four letters this sure (three letters: 15 more).
+    min_context_confidence: float = 30.0
+    min_context_word_confidence: float = 35.0
+    # Rows still unread there are read as lone lines, this many at most.
+    lone_rows: int = 2
     # A row of text (ascender to descender) is about this many stroke widths tall.
     row_per_stroke: float = 5.0
     # Ink whose neighbourhood holds less than this share of ink is a speck.
@@ -150,12 +170,22 @@ class _Settings:
     # percentile over the first guess of ink).
     tophat_share: float = 0.3
     # A reading whose lines are on average less sure than this (0-100) is tried again with
-    # the other polarity (light text taken for dark, or the reverse). Off: on the tuning
-    # seed it changed nothing once plate edges stopped misleading the polarity, and it
-    # doubled the time spent on pictures without text.
-    retry_confidence: float = 0.0
+    # the other polarity (light text taken for dark, or the reverse). 1: only a reading of
+    # nothing at all (light text on a plate on a lighter wall, a plate's edge taken for the
+    # text). It doubles the time spent on pictures without text; a higher value changed
+    # little more on the tuning seeds.
+    retry_confidence: float = 1.0
     # A row of the profile holding less than this share of the fullest row's ink is stray.
     row_share: float = 0.08
+    # ... unless it holds this share, is about a row tall and lies within this many rows of
+    # the others (a short line of one word).
+    short_row_share: float = 0.01
+    short_row_reach: float = 1.5
+    # (Its densest part: the dots above and below Arabic letters may fall under the floor.)
+    short_row_height: float = 0.35
+    # The small copy's grey levels are stretched over at least this many levels of the
+    # picture's (so a short word on a plain wall is not lost in its stretched noise).
+    least_stretch: float = 48.0
     # Gaussian radii against sensor noise, on the small copy and on the reading image.
     analysis_smoothing: float = 1.2
     reading_smoothing: float = 1.0
@@ -215,10 +245,12 @@ def tesseract_available(languages: Sequence[str] = ("eng", "ara")) -> bool:
 # Image preparation --------------------------------------------------------------------------
 
 
-def _grey(image: Image.Image, smoothing: float = 0.0) -> np.ndarray:
+def _grey(image: Image.Image, smoothing: float = 0.0, least_range: float = 1.0) -> np.ndarray:
     """Luminance as float32, stretched so the darkest and brightest 0.5% reach 0 and 255:
     a dim photo then binarises like a bright one. ``smoothing`` (a Gaussian radius) first
-    takes out the sensor noise that the stretch would amplify with it."""
+    takes out the sensor noise that the stretch would amplify with it. The stretch spans at
+    least ``least_range`` grey levels: a short word on a plain wall is under 0.5% of the
+    pixels, and stretching the wall's noise alone over the whole range would drown it."""
     luma = ImageOps.grayscale(image.convert("RGB"))
     if smoothing > 0:
         luma = luma.filter(ImageFilter.GaussianBlur(smoothing))
@@ -226,6 +258,9 @@ def _grey(image: Image.Image, smoothing: float = 0.0) -> np.ndarray:
     low, high = np.percentile(grey, (0.5, 99.5))
     if high - low < 1.0:
         return grey
+    if high - low < least_range:
+        middle = (low + high) / 2
+        low, high = middle - least_range / 2, middle + least_range / 2
     return np.clip((grey - low) * (255.0 / (high - low)), 0.0, 255.0)
 
 
@@ -430,9 +465,14 @@ def _analyse(
     radius = max(7, round(max(grey.shape) / 60))
     mean = _box_mean(grey, radius)
     spread = np.sqrt(np.maximum(_box_mean(grey * grey, radius) - mean * mean, 0.0))
-    # Text is where the picture varies most: a share of the strongest local contrast, so a
-    # wall's texture (stretched by _grey in a dim photo) stays out.
-    busy = spread > max(12.0, settings.busy_share * float(np.percentile(spread, 99.5)))
+    # Text is where the picture varies most: a share of the strongest local contrast, and
+    # clearly more than the typical patch's, so a wall's texture (stretched by _grey in a dim
+    # photo, or when the text is small on it) stays out.
+    busy = spread > max(
+        12.0,
+        settings.busy_share * float(np.percentile(spread, 99.5)),
+        settings.busy_over_typical * float(np.median(spread)),
+    )
     if busy.sum() < 20:
         return None
     if dark_text is None:
@@ -471,6 +511,7 @@ def _analyse(
         return None
     # Rows of a few stray pixels (specks, a wall's texture) are not text.
     amounts = [float(profile[top:bottom].sum()) for top, bottom in rows]
+    all_rows = rows
     rows = [
         (top, bottom)
         for (top, bottom), amount in zip(rows, amounts)
@@ -482,6 +523,20 @@ def _analyse(
     # Thin bands are what is left of a frame or a row of dots; the text's rows are taller.
     rows = [(top, bottom) for top, bottom in rows if bottom - top >= 0.45 * row_height] or rows
     row_height = _row_height(level, rows, by_strokes)
+    # A short line (one word under a long one) holds little ink but is a row of text of
+    # the same height as the others, and near them.
+    near = settings.short_row_reach * row_height
+    for (top, bottom), amount in zip(all_rows, amounts):
+        if (top, bottom) in rows or amount < settings.short_row_share * max(amounts):
+            continue
+        if not settings.short_row_height * row_height <= bottom - top <= 2.0 * row_height:
+            continue
+        if any(
+            top - near <= other_bottom and other_top <= bottom + near
+            for other_top, other_bottom in rows
+        ):
+            rows.append((top, bottom))
+    rows.sort()
     top = min(top for top, _ in rows)
     bottom = max(bottom for _, bottom in rows)
     left, right = _text_columns(level[top:bottom], row_height)
@@ -565,7 +620,13 @@ class _Word:
     line_key: tuple[int, int, int]
 
 
-def _tesseract_words(image: Image.Image, languages: str, psm: int, deadline: float) -> list[_Word]:
+def _tesseract_words(
+    image: Image.Image,
+    languages: str,
+    settings: _Settings,
+    deadline: float,
+    psm: int | None = None,
+) -> list[_Word]:
     remaining = deadline - time.perf_counter()
     if remaining <= 0:
         raise _Timeout
@@ -573,7 +634,7 @@ def _tesseract_words(image: Image.Image, languages: str, psm: int, deadline: flo
         data = pytesseract.image_to_data(
             image,
             lang=languages,
-            config=f"--psm {psm}",
+            config=f"--psm {psm or settings.psm} {settings.tesseract_options}".strip(),
             output_type=pytesseract.Output.DICT,
             timeout=remaining,
         )
@@ -732,7 +793,7 @@ def _box_of(words: list[_Word]) -> tuple[int, int, int, int]:
     )
 
 
-def _has_a_word(words: list[_Word], settings: _Settings) -> bool:
+def _has_a_word(words: list[_Word], settings: _Settings, *, context: bool = False) -> bool:
     """Whether a line holds one word surely read: the shorter the word, the surer. Specks,
     a photo's edges and textures read as digits, lone letters and short unsure words, and a
     line of them as mostly such: at least half its words must have two letters or more."""
@@ -741,6 +802,12 @@ def _has_a_word(words: list[_Word], settings: _Settings) -> bool:
         return False
     for word in words:
         letters = sum(char.isalpha() for char in word.text)
+        if context:
+            if letters >= 4 and word.confidence >= settings.min_context_word_confidence:
+                return True
+            if letters >= 3 and word.confidence >= settings.min_context_word_confidence + 15:
+                return True
+            continue
         if letters >= 4 and word.confidence >= settings.min_word_confidence - 15:
             return True
         if letters >= 3 and word.confidence >= settings.min_word_confidence:
@@ -766,93 +833,348 @@ def _lines_of(words: list[_Word], settings: _Settings) -> list[_Line]:
     return _reading_order(lines)
 
 
-def _stacked(
-    binary: Image.Image, lines: list[_Line]
-) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
-    """The lines' crops of ``binary`` one under another on white, and where each went:
-    (top in the stack, bottom in the stack, left of the crop, top of the crop)."""
-    crops = []
-    for line in lines:
-        left, top, right, bottom = line.box
-        height = max(1, bottom - top)
-        box = (
-            max(0, left - height // 2),
-            max(0, top - round(0.35 * height)),
-            min(binary.width, right + height // 2),
-            min(binary.height, bottom + round(0.35 * height)),
+def _ink_rows(ink: np.ndarray, row: float) -> list[tuple[int, int]]:
+    """The rows of text in the levelled reading image's ``ink``, as bands (top, bottom)
+    reaching halfway to the next one: runs of inked pixel rows, joined across gaps under a
+    sixth of a ``row``, with the short runs (dots, marks) given to the nearest tall run a
+    row or less away and the short runs far from any left out (specks)."""
+    profile = ink.sum(axis=1)
+    if not profile.any():
+        return []
+    runs = _text_rows(profile, max(1.0, 0.01 * float(profile.max())))
+    joined: list[list[int]] = []
+    for top, bottom in runs:
+        if joined and top - joined[-1][1] < row / 6:
+            joined[-1][1] = bottom
+        else:
+            joined.append([top, bottom])
+    tall = [run for run in joined if run[1] - run[0] >= 0.4 * row]
+    if not tall:
+        return []
+    for top, bottom in joined:
+        if bottom - top >= 0.4 * row:
+            continue
+        distance, nearest = min(
+            (max(other[0] - bottom, top - other[1], 0), index) for index, other in enumerate(tall)
         )
-        crops.append((binary.crop(box), box))
-    gap = max(8, max(crop.height for crop, _ in crops) // 2)
+        if distance <= row:
+            tall[nearest][0] = min(tall[nearest][0], top)
+            tall[nearest][1] = max(tall[nearest][1], bottom)
+    tall.sort()
+    bands = []
+    for index, (top, bottom) in enumerate(tall):
+        above = tall[index - 1][1] if index else 0
+        below = tall[index + 1][0] if index + 1 < len(tall) else ink.shape[0]
+        bands.append(
+            (
+                max(0, top - round(0.5 * row), (top + above + 1) // 2),
+                min(ink.shape[0], bottom + round(0.5 * row), (bottom + below) // 2),
+            )
+        )
+    return bands
+
+
+def _stacked(
+    ink: np.ndarray, bands: list[tuple[int, int]], row: float
+) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """The bands of ``ink`` one under another on white, each cut to its inked columns and
+    half a ``row`` around them, and where each went: (top in the stack, bottom in the
+    stack, left of the crop, top of the crop)."""
+    crops = []
+    for top, bottom in bands:
+        columns = np.flatnonzero(ink[top:bottom].any(axis=0))
+        left = max(0, int(columns[0]) - round(row / 2)) if columns.size else 0
+        right = min(ink.shape[1], int(columns[-1]) + 1 + round(row / 2)) if columns.size else 1
+        crop = Image.fromarray(np.where(ink[top:bottom, left:right], 0, 255).astype(np.uint8))
+        crops.append((crop, (left, top)))
+    gap = max(8, round(row))
     width = max(crop.width for crop, _ in crops) + 2 * gap
     height = sum(crop.height for crop, _ in crops) + gap * (len(crops) + 1)
     stack = Image.new("L", (width, height), 255)
     places = []
     y = gap
-    for crop, box in crops:
+    for crop, (left, top) in crops:
         stack.paste(crop, (gap, y))
-        places.append((y, y + crop.height, box[0] - gap, box[1] - y))
+        places.append((y, y + crop.height, left - gap, top - y))
         y += crop.height + gap
     return stack, places
 
 
+def _split_lines(words: list[_Word]) -> list[_Line]:
+    """``words`` grouped by the line Tesseract put them on, each in its (logical) order."""
+    groups: dict[tuple[int, int, int], list[_Word]] = {}
+    for word in sorted(words, key=lambda word: word.line_key):
+        groups.setdefault(word.line_key, []).append(word)
+    return [_Line(group, _box_of(group)) for group in groups.values()]
+
+
+def _kept(
+    words: list[_Word], floor: float, settings: _Settings, *, context: bool = False
+) -> list[_Line]:
+    """The lines of ``words`` that pass the floor on confidence and hold a sure word, the
+    pieces of one row (Tesseract may split a row at a wide space) joined in reading order."""
+    lines = [
+        line
+        for line in _split_lines(words)
+        if _mean_confidence(line.words) >= floor
+        and _has_a_word(line.words, settings, context=context)
+    ]
+    rows: list[list[_Line]] = []
+    for line in _reading_order(lines):
+        if rows and _same_row(rows[-1][-1].box, line.box):
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [row[0] if len(row) == 1 else _joined(row) for row in rows]
+
+
+def _joined(pieces: list[_Line]) -> _Line:
+    """Pieces of one row as one line: a word read twice (the pieces may overlap) once, the
+    surer reading, and the words in reading order (right to left when Arabic)."""
+    words: list[_Word] = []
+    for word in sorted((w for piece in pieces for w in piece.words), key=lambda w: -w.confidence):
+        width = max(1, word.box[2] - word.box[0])
+        if all(
+            min(word.box[2], other.box[2]) - max(word.box[0], other.box[0])
+            < 0.5 * min(width, max(1, other.box[2] - other.box[0]))
+            for other in words
+        ):
+            words.append(word)
+    arabic = _script_of(" ".join(word.text for word in words)) == "arabic"
+    words.sort(key=lambda word: word.box[0] + word.box[2], reverse=arabic)
+    return _Line(words, _box_of(words))
+
+
+def _same_row(first: tuple[int, ...], second: tuple[int, ...]) -> bool:
+    """Whether two boxes overlap by more than half the lower one's height."""
+    overlap = min(first[3], second[3]) - max(first[1], second[1])
+    return overlap > 0.5 * min(first[3] - first[1], second[3] - second[1])
+
+
+def _letter_confidence(words: list[_Word]) -> float:
+    """The words' confidence weighted by their letters (0 with none): a reading of specks
+    as digits and lone letters weighs little however sure."""
+    letters = [sum(char.isalpha() for char in word.text) for word in words]
+    if not sum(letters):
+        return 0.0
+    return sum(word.confidence * count for word, count in zip(words, letters)) / sum(letters)
+
+
+def _best_reading(
+    choices: list[list[_Word]], settings: _Settings
+) -> tuple[list[_Line], list[_Word]]:
+    """The lines kept of the surest of a row's readings (the first, mixed one, then one per
+    language) that keeps any, and that reading's words. A reading in one language is trusted
+    over the mixed first one unless clearly less sure: the mixed one's confidence is high for
+    a wrong script's look-alikes. Only readings that keep a line are chosen from (digits read
+    surely keep none)."""
+    scored = []
+    for number, found in enumerate(choices):
+        floor = settings.min_line_confidence if number == 0 else settings.min_reread_confidence
+        kept = _kept(found, floor, settings)
+        if kept:
+            bonus = settings.single_language_bonus if number else 0.0
+            scored.append((_mean_confidence(found) + bonus, kept, found))
+    if not scored:
+        return [], []
+    _, kept, found = max(scored, key=lambda triple: triple[0])
+    return kept, found
+
+
+def _context_reading(choices: list[list[_Word]], settings: _Settings) -> list[_Line]:
+    """The lines of a row read less surely, in a picture that surely holds text: from the
+    reading whose letters are surest, those with a long enough word read surely enough."""
+    scored = []
+    for number, found in enumerate(choices):
+        kept = _kept(found, settings.min_context_confidence, settings, context=True)
+        if kept:
+            bonus = settings.single_language_bonus if number else 0.0
+            scored.append((_letter_confidence(found) + bonus, kept))
+    return max(scored, key=lambda pair: pair[0])[1] if scored else []
+
+
+def _without_repeats(lines: list[_Line]) -> list[_Line]:
+    """One line per piece of text: of two lines of about one height covering the same ink
+    (most of the smaller box inside the other), the one holding more sure text is kept."""
+
+    def area(box: tuple[int, int, int, int]) -> int:
+        return max(1, box[2] - box[0]) * max(1, box[3] - box[1])
+
+    kept: list[_Line] = []
+    for line in sorted(lines, key=lambda line: -_weight([line])):
+        covered = False
+        for other in kept:
+            width = min(other.box[2], line.box[2]) - max(other.box[0], line.box[0])
+            height = min(other.box[3], line.box[3]) - max(other.box[1], line.box[1])
+            smaller = min(area(other.box), area(line.box))
+            heights = sorted((other.box[3] - other.box[1], line.box[3] - line.box[1]))
+            if (
+                width > 0
+                and height > 0
+                and width * height > 0.5 * smaller
+                and heights[1] < 1.6 * max(1, heights[0])
+            ):
+                covered = True
+                break
+        if not covered:
+            kept.append(line)
+    return kept
+
+
 def _reread(
     binary: Image.Image,
-    lines: list[_Line],
+    words: list[_Word],
     installed: set[str],
     deadline: float,
     settings: _Settings,
 ) -> list[_Line]:
-    """Each line read again in its own script's language alone (Arabic read together with
-    English comes back with Latin letters for Arabic words, and the reverse); a line Tesseract
-    was unsure of is read in both. The surer reading of each line is kept, then the floor on
-    confidence applies."""
+    """Each row of text read again on its own, in its own script's language alone (Arabic
+    read together with English comes back with Latin letters for Arabic words, and the
+    reverse; Tesseract's own lines may run from one row into the next). A row Tesseract was
+    unsure of, or missed, is read in both. The surer reading of each row is kept, then the
+    floor on confidence applies."""
+    row = settings.target_row_height
+    ink = np.asarray(binary) < 128
+    bands = _ink_rows(ink, row)
+    first = [word for word in words if _meaningful(word, settings)]
+    slots: list[list[_Word]] = [[] for _ in bands]
+    loose: list[_Word] = []
+    for word in first:
+        middle = (word.box[1] + word.box[3]) / 2
+        for slot, (top, bottom) in enumerate(bands):
+            if top <= middle < bottom:
+                slots[slot].append(word)
+                break
+        else:
+            loose.append(word)
+    # A row the first reading missed is read only in a picture that surely holds text.
+    text_here = bool(_kept(first, settings.min_line_confidence, settings))
     language_of = {"latin": "eng", "arabic": "ara"}
     queues: dict[str, list[int]] = {"eng": [], "ara": []}
-    for index, line in enumerate(lines):
-        if not any(sum(char.isalpha() for char in word.text) >= 2 for word in line.words):
-            # Digits and lone letters only: a photo's specks, not worth reading twice.
+    for slot, found in enumerate(slots):
+        if found:
+            if not any(sum(char.isalpha() for char in word.text) >= 2 for word in found):
+                # Digits and lone letters only: a photo's specks, not worth reading twice.
+                continue
+            sure = _mean_confidence(found) >= settings.reread_confidence
+            script = _script_of(" ".join(word.text for word in found))
+        elif text_here:
+            sure, script = False, None
+        else:
             continue
-        sure = _mean_confidence(line.words) >= settings.reread_confidence
-        for script, language in language_of.items():
-            if language in installed and (not sure or _script_of(line.text) == script):
-                queues[language].append(index)
-    options: list[list[list[_Word]]] = [[line.words] for line in lines]
+        for each, language in language_of.items():
+            if language in installed and (not sure or script == each):
+                queues[language].append(slot)
+    options: list[list[list[_Word]]] = [[found] for found in slots]
     for language, indexes in queues.items():
         if not indexes:
             continue
-        stack, places = _stacked(binary, [lines[index] for index in indexes])
-        found: list[list[_Word]] = [[] for _ in indexes]
-        for word in _tesseract_words(stack, language, settings.psm, deadline):
+        stack, places = _stacked(ink, [bands[index] for index in indexes], row)
+        read: list[list[_Word]] = [[] for _ in indexes]
+        for word in _tesseract_words(stack, language, settings, deadline):
             middle = (word.box[1] + word.box[3]) / 2
-            for slot, (top, bottom, dx, dy) in enumerate(places):
+            for place, (top, bottom, dx, dy) in enumerate(places):
                 if top <= middle < bottom:
                     left, upper, right, lower = word.box
                     moved = (left + dx, upper + dy, right + dx, lower + dy)
-                    found[slot].append(_Word(word.text, word.confidence, moved, word.line_key))
+                    read[place].append(_Word(word.text, word.confidence, moved, word.line_key))
                     break
-        for slot, index in enumerate(indexes):
-            words = [word for word in found[slot] if _meaningful(word, settings)]
-            if words:
-                # Tesseract may split a line read on its own; its words keep its (logical)
-                # order within each part.
-                options[index].append(sorted(words, key=lambda word: word.line_key))
-    result = []
-    for choices in options:
-        # A reading in one language is trusted over the mixed first one unless clearly
-        # less sure: the mixed one's confidence is high for a wrong script's look-alikes.
-        best = max(
-            choices,
-            key=lambda words: (
-                _mean_confidence(words)
-                + (settings.single_language_bonus if words is not choices[0] else 0.0)
-            ),
+        for place, index in enumerate(indexes):
+            meaningful = [word for word in read[place] if _meaningful(word, settings)]
+            if meaningful:
+                options[index].append(meaningful)
+    result = _kept(loose, settings.min_line_confidence, settings)
+    unsure: list[tuple[list[list[_Word]], tuple[int, int] | None]] = []
+    for slot, choices in enumerate(options):
+        kept, found = _best_reading(choices, settings)
+        result.extend(kept)
+        if kept:
+            # The chosen reading's other lines (a row joined to a surely read one).
+            held = {id(word) for line in kept for word in line.words}
+            rest = [word for word in found if id(word) not in held]
+            if rest:
+                unsure.append(([rest], None))
+        else:
+            unsure.append((choices, bands[slot]))
+    if result and unsure:
+        # In a picture that surely holds text, a row read less surely is text too (a short
+        # word, a bold or blurred one), when its words are long enough not to be specks and
+        # its letters about the height of the sure lines'.
+        heights = sorted(line.box[3] - line.box[1] for line in result)
+        typical = heights[len(heights) // 2]
+        lone = 0
+        for choices, band in unsure:
+            lines = _context_reading(choices, settings)
+            if not lines and band is not None and lone < settings.lone_rows:
+                # Tesseract's page layout loses some short words in bold Arabic type; read
+                # as a line on its own, the row is read.
+                lone += 1
+                lines = _context_reading(
+                    _lone_readings(ink, band, installed, deadline, settings), settings
+                )
+            result.extend(
+                line
+                for line in lines
+                if 0.6 * typical <= line.box[3] - line.box[1] <= 1.7 * typical
+            )
+    return _reading_order(_without_repeats(result))
+
+
+def _lone_readings(
+    ink: np.ndarray,
+    band: tuple[int, int],
+    installed: set[str],
+    deadline: float,
+    settings: _Settings,
+) -> list[list[_Word]]:
+    """One row of ``ink`` read as a single line (no page layout) in each language, cut
+    close around its ink."""
+    row = settings.target_row_height
+    part = ink[band[0] : band[1]]
+    rows, columns = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+    if not rows.size or rows[-1] - rows[0] > 2 * row:
+        return []
+    pad = max(4, round(0.2 * row))
+    top, left = band[0] + int(rows[0]), int(columns[0])
+    crop = part[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    image = ImageOps.expand(Image.fromarray(np.where(crop, 0, 255).astype(np.uint8)), pad, 255)
+    dx, dy = left - pad, top - pad
+    readings = []
+    for language in ("eng", "ara"):
+        if language not in installed:
+            continue
+        readings.append(
+            [
+                _Word(
+                    word.text,
+                    word.confidence,
+                    (word.box[0] + dx, word.box[1] + dy, word.box[2] + dx, word.box[3] + dy),
+                    word.line_key,
+                )
+                for word in _tesseract_words(image, language, settings, deadline, psm=13)
+                if _meaningful(word, settings)
+            ]
         )
-        floor = (
-            settings.min_line_confidence if best is choices[0] else settings.min_reread_confidence
+    return readings
+
+
+def _short_label(
+    binary: Image.Image, installed: set[str], deadline: float, settings: _Settings
+) -> list[_Line]:
+    """A label of a row or two that Tesseract's page layout read nothing in (a short word
+    in bold Arabic type), its rows read as lone lines; the usual floors apply."""
+    row = settings.target_row_height
+    ink = np.asarray(binary) < 128
+    bands = _ink_rows(ink, row)
+    if not 1 <= len(bands) <= settings.lone_rows:
+        return []
+    lines = []
+    for band in bands:
+        kept, _ = _best_reading(
+            [[], *_lone_readings(ink, band, installed, deadline, settings)], settings
         )
-        if _mean_confidence(best) >= floor and _has_a_word(best, settings):
-            result.append(_Line(best, _box_of(best)))
-    return _reading_order(result)
+        lines.extend(kept)
+    return _reading_order(lines)
 
 
 def _reading_order(lines: list[_Line]) -> list[_Line]:
@@ -861,13 +1183,9 @@ def _reading_order(lines: list[_Line]) -> list[_Line]:
     lines = sorted(lines, key=lambda line: (line.box[1] + line.box[3]) / 2)
     rows: list[list[_Line]] = []
     for line in lines:
-        if rows:
-            last = rows[-1][-1]
-            overlap = min(last.box[3], line.box[3]) - max(last.box[1], line.box[1])
-            shorter = min(last.box[3] - last.box[1], line.box[3] - line.box[1])
-            if overlap > 0.5 * shorter:
-                rows[-1].append(line)
-                continue
+        if rows and _same_row(rows[-1][-1].box, line.box):
+            rows[-1].append(line)
+            continue
         rows.append([line])
     ordered = []
     for row in rows:
@@ -910,7 +1228,11 @@ def _cut_edges(quads: list[np.ndarray], layout: _Layout, settings: _Settings) ->
     found = set()
     # A line's end this near a side edge is cut there even without ink on the border: the
     # cut may fall between two letters.
-    touching = settings.edge_margin + settings.touch_share * row
+    touching = settings.touch_margin + settings.touch_share * row
+    # A line whose box, turned back into the picture, runs past the top or bottom edge is
+    # cut there when the border beside it is inked: an uncut line's box hugs its ink, a cut
+    # line's ink ends along the edge, at an angle to the line.
+    overhang = -settings.cut_overhang * row
 
     def span(values: np.ndarray, limit: int) -> slice:
         return slice(max(0, math.floor(values.min())), min(limit, math.ceil(values.max()) + 1))
@@ -934,6 +1256,10 @@ def _cut_edges(quads: list[np.ndarray], layout: _Layout, settings: _Settings) ->
             across = edge in ("top", "bottom")
             if not across and distance <= touching:
                 found.add(edge)
+            if across and distance <= overhang:
+                beside = (top_border if edge == "top" else bottom_border)[span(xs, width)]
+                if int(beside.sum()) >= least:
+                    found.add(edge)
             # Above the first line and below the last, a whole line may be cut off; a line's
             # box there also runs past its ink (accents, dots), so its ink must say so.
             limit = reach + settings.cut_reach_across * row if across else reach
@@ -955,15 +1281,14 @@ def _read_layout(
         # Texture or noise, not text (text is a minority of its own region): Tesseract
         # would spend seconds reading specks.
         return [], frame
-    words = _tesseract_words(binary, languages, settings.psm, deadline)
+    words = _tesseract_words(binary, languages, settings, deadline)
     installed = set(languages.split("+"))
     if not settings.reread or len(installed) < 2:
         return _lines_of(words, settings), frame
-    lines = _candidates(words, settings)
-    if not lines:
-        return [], frame
     try:
-        return _reread(binary, lines, installed, deadline, settings), frame
+        if not any(_meaningful(word, settings) for word in words):
+            return _short_label(binary, installed, deadline, settings), frame
+        return _reread(binary, words, installed, deadline, settings), frame
     except _Timeout:
         # Out of time for the second reading: the first one stands.
         return _lines_of(words, settings), frame
@@ -996,7 +1321,7 @@ def _read(
         picture = picture.reduce(factor)
     small_scale = min(1.0, settings.analysis_side / max(picture.size))
     small = _resized(picture, small_scale)
-    grey = _grey(small, settings.analysis_smoothing)
+    grey = _grey(small, settings.analysis_smoothing, settings.least_stretch)
     layout = _analyse(grey, settings)
     if layout is None:
         return [], ()
