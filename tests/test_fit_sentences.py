@@ -368,8 +368,7 @@ def test_int4_asked_for_on_a_gpu_does_not_apply_there(gpu):
     with pytest.raises(PlacementError) as refused:
         plan_load("BLIP-2", BIG, device="cuda", quantization="int4", memory=memory(20))
     assert str(refused.value) == (
-        "--quantization int4 does not apply on cuda; choose one of: auto, none, int8, int4, "
-        "8bit, 4bit."
+        "--quantization int4 does not apply on cuda; choose one of: auto, none, int8, 8bit, 4bit."
     )
 
 
@@ -699,3 +698,16 @@ def test_a_float_asked_for_on_a_gpu_is_used_there(gpu):
     plan = plan_load("BLIP-2", BIG, dtype="float32", memory=memory(20))
     assert plan.describe() == "cuda / float32"
     assert values(plan, 0) == {"precision": "fp32"}
+
+
+@pytest.mark.parametrize("quantization", ["int8", "int4", "8bit", "4bit"])
+def test_a_quantization_asked_for_on_mps_is_refused_not_ignored(mps, quantization):
+    with pytest.raises(PlacementError) as refused:
+        plan_load("BLIP-2", BIG, quantization=quantization, memory=memory(20))
+    assert str(refused.value) == (
+        f"--quantization {quantization} does not apply on mps; choose one of: auto, none."
+    )
+
+
+def test_no_quantization_on_mps_is_its_float(mps):
+    assert plan_load("BLIP-2", BIG, quantization="none", memory=memory(20)).fits

@@ -535,6 +535,9 @@ def _candidates(
         if device != "auto":
             return found
     if kind == "mps":
+        # No quantization runs on MPS here: asking for one is refused, not ignored.
+        if quantization not in ("auto", "none"):
+            return []
         why = Sentence.of("plan_mps", f"{target.dtype_name} on MPS", dtype=target.dtype_name)
         return [_Candidate(target, "none", device_map, why)]
     cpu, why = _cpu_float(dtype, footprint)
@@ -658,9 +661,13 @@ def plan_load(
     if not candidates:
         from .errors import PlacementError
 
+        there = resolve_placement(device, dtype).device
+        valid = [
+            q for q in QUANTIZATION_CHOICES if _candidates(device, dtype, q, device_map, footprint)
+        ]
         raise PlacementError(
-            f"--quantization {quantization} does not apply on {device}; "
-            f"choose one of: {', '.join(QUANTIZATION_CHOICES)}."
+            f"--quantization {quantization} does not apply on {there.type}; "
+            f"choose one of: {', '.join(valid)}."
         )
     if footprint is None:
         first = candidates[0]
