@@ -711,3 +711,13 @@ def test_a_quantization_asked_for_on_mps_is_refused_not_ignored(mps, quantizatio
 
 def test_no_quantization_on_mps_is_its_float(mps):
     assert plan_load("BLIP-2", BIG, quantization="none", memory=memory(20)).fits
+
+
+def test_on_mps_asked_for_by_name_beside_a_gpu_the_refusal_names_mps(gpu, monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    gpu(40)
+    with pytest.raises(PlacementError) as refused:
+        plan_load("BLIP-2", BIG, device="mps", quantization="int8", memory=memory(20))
+    assert str(refused.value) == (
+        "--quantization int8 does not apply on mps; choose one of: auto, none."
+    )

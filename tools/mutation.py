@@ -540,6 +540,17 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent(
         "vqa_core/fit.py",
         "plan_load",
+        re.escape(
+            'valid = [q for q in QUANTIZATION_CHOICES if _candidates(device, "auto", q, None)]'
+        ),
+        re.escape(
+            'valid = [q for q in QUANTIZATION_CHOICES if _candidates(device, "AUTO", q, None)]'
+        ),
+        _CASE_AND_AUTO,
+    ),
+    Equivalent(
+        "vqa_core/fit.py",
+        "plan_load",
         re.escape("gpu_free: int | None = None"),
         r'gpu_free: int \| None = ""',
         "gpu_free is set each time a choice on the GPU alone is tried and read only when one "

@@ -661,10 +661,9 @@ def plan_load(
     if not candidates:
         from .errors import PlacementError
 
-        there = resolve_placement(device, dtype).device
-        valid = [
-            q for q in QUANTIZATION_CHOICES if _candidates(device, dtype, q, device_map, footprint)
-        ]
+        # Which quantizations have a choice on this device (the dtype does not change that).
+        there = resolve_placement(device).device
+        valid = [q for q in QUANTIZATION_CHOICES if _candidates(device, "auto", q, None)]
         raise PlacementError(
             f"--quantization {quantization} does not apply on {there.type}; "
             f"choose one of: {', '.join(valid)}."
