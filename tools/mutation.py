@@ -543,9 +543,8 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         re.escape(
             'valid = [q for q in QUANTIZATION_CHOICES if _candidates(device, "auto", q, None)]'
         ),
-        re.escape(
-            'valid = [q for q in QUANTIZATION_CHOICES if _candidates(device, "AUTO", q, None)]'
-        ),
+        r"valid = \[q for q in QUANTIZATION_CHOICES if _candidates\(device, "
+        r'("AUTO"|None), q, None\)\]',
         _CASE_AND_AUTO,
     ),
     Equivalent(
