@@ -52,7 +52,8 @@ def about_markdown(
 
     The sentences are the page's (ui/text); what vqa_core says of a plan, a model choice or
     a load error is reworded from its sentences' codes where ``lang`` has words for them
-    (:func:`ui.messages.reasons_in`), and quoted in English where it has none. ``reads_text`` defaults to whether Tesseract is here.
+    (:func:`ui.messages.reasons_in`), and quoted in English where it has none.
+    ``reads_text`` defaults to whether Tesseract is here.
     """
     rows = []
     for kind, title, answerer, choice in (

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from vqa_core import PartialBatchError, VQAError
+from vqa_core.services import MODEL_LABELS
 
 from .messages import format_timing, markdown_text, message, pick_language, reasons_in
 
@@ -49,9 +50,8 @@ def missing_reason(services: Any, kind: str, lang: str = "en") -> str:
 
 def unavailable(services: Any, kind: str, lang: str = "en") -> str:
     """The column's warning when model ``kind`` is not serving, with why, in ``lang``."""
-    title = {"vilt": "ViLT", "blip2": "BLIP-2"}[kind]
     reason = missing_reason(services, kind, lang)
-    return warn(message("unavailable", lang, model=title, reason=reason))
+    return warn(message("unavailable", lang, model=MODEL_LABELS[kind], reason=reason))
 
 
 def warn(text: str) -> str:

@@ -23,11 +23,11 @@ from .registry import ModelChoice, resolve_model
 from .sentences import Sentence
 from .vilt import ViltAnswerer
 
-__all__ = ["Services", "load_services"]
+__all__ = ["MODEL_LABELS", "Services", "load_services"]
 
 logger = logging.getLogger(__name__)
 
-_LABELS = {"vilt": "ViLT", "blip2": "BLIP-2"}
+MODEL_LABELS = {"vilt": "ViLT", "blip2": "BLIP-2"}
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Services:
         for kind in ("vilt", "blip2"):
             plan = getattr(self, f"{kind}_plan")
             if plan is not None:
-                lines.append(f"{_LABELS[kind]}: {plan.describe()}: {plan.reason}")
+                lines.append(f"{MODEL_LABELS[kind]}: {plan.describe()}: {plan.reason}")
         return lines
 
 
@@ -80,7 +80,7 @@ def _plan(
     # Memory freed by an earlier load is only visible once Python has let go of it.
     gc.collect()
     return plan_load(
-        _LABELS[kind],
+        MODEL_LABELS[kind],
         measure_checkpoint(source, model_class),
         device=device,
         dtype=dtype,
@@ -122,7 +122,7 @@ def load_services(
         raise ValueError(f"Unknown model {only!r}; choose one of: vilt, blip2.")
     kinds = [kind for kind in ("vilt", "blip2") if only in (None, kind)]
     for kind in kinds:
-        label = _LABELS[kind]
+        label = MODEL_LABELS[kind]
         other = [k for k in ("vilt", "blip2") if k != kind and k in kinds]
         try:
             choice = resolve_model(kind, vilt if kind == "vilt" else blip2)
