@@ -258,6 +258,8 @@ def worker(
             row[f"b{batch}_tok_s"] = batch * tokens / seconds
         if model == "blip2" and profile and batch == batches[0]:
             row["profile"] = profile_parts(net, run, repeats)
+            if dtype_name == "int4":
+                row["profile"].update(int4_prompt_routes(net, batch_inputs, repeats))
     row["peak_mb"] = peak_memory_mb(device)
     if sampler is not None:
         row["anon_mb"] = sampler.stop() / 2**20
@@ -303,6 +305,34 @@ def profile_parts(net, run, repeats: int) -> dict[str, float]:
     for handle in handles:
         handle.remove()
     return {name: statistics.median(a[name] for a in per_answer) for name in per_answer[0]}
+
+
+def int4_prompt_routes(net, batch_inputs: dict, repeats: int) -> dict[str, float]:
+    """Seconds for the language model's prompt call (query tokens and question) on each of
+    int4's two routes over the same packed weights, side by side: the int8 route
+    vqa_core.int4_cpu takes from MANY_ROWS rows, and the int4 kernel for every row."""
+    from vqa_core import int4_cpu
+
+    rows = batch_inputs["input_ids"].shape[1]
+    hidden = net.config.text_config.hidden_size
+    embeds = torch.randn(1, rows, hidden, dtype=net.language_model.dtype)
+    chosen = int4_cpu.MANY_ROWS
+
+    def prompt() -> float:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            net.language_model(inputs_embeds=embeds, logits_to_keep=1)
+        return time.perf_counter() - started
+
+    times: dict[str, list[float]] = {"prompt int8 route": [], "prompt int4 kernel": []}
+    try:
+        for _ in range(repeats + 1):  # the first of each is a warm-up
+            for name, threshold in (("prompt int8 route", chosen), ("prompt int4 kernel", 10**9)):
+                int4_cpu.MANY_ROWS = threshold
+                times[name].append(prompt())
+    finally:
+        int4_cpu.MANY_ROWS = chosen
+    return {name: statistics.median(spans[1:]) for name, spans in times.items()}
 
 
 def checkpoint_sources(cache: str, layers: tuple[int, int]) -> dict[str, str]:

@@ -28,7 +28,8 @@ MIB = 1024**2
 #   int8 (fp32 activations): 2e9 + 5 * 1e5 + 2e9 = 4.0005e9, + 0.4e9 + 0.40005e9 = 4.7 GB
 BIG = Footprint("big", 2_000_000_000, 100_000, 500_000_000, 100_000_000, 4, "config")
 # The same with its language model's 1.6 G weights packed in int4 (12,500,000 groups of 128):
-#   int4: int8 0.4e9 + 5 * 2e4 + int4 0.8e9 + 4 * 12.5e6 + floats 2e9 = 3.2501e9 = 3.03 GiB,
+#   int4: int8 0.4e9 + 5 * 2e4 + int4 0.8e9 + 5 * 12.5e6 + 4 * 8e4 + floats 2e9 = 3.26292e9
+#   = 3.04 GiB,
 #   its margin 0.33 GB, its transient (fp32 copy + codes of its largest packed layer) ...
 LM = Footprint(
     "lm", 2_000_000_000, 100_000, 500_000_000, 100_000_000, 4, "config",
@@ -557,8 +558,10 @@ def test_a_model_of_many_weights_is_not_small(amx):
 
 
 def test_one_packed_weight_is_enough_to_offer_int4(amx):
+    # No group counted, so that one weight's int4 bytes (a 4-byte base) stay under its int8
+    # bytes (1 + 5); with a group's 5 bytes int4 would not be the smaller one.
     one = Footprint(
-        "one", 1_000, 10, 10, 100, 4, "config", int4_params=1, int4_rows=1, int4_groups=1
+        "one", 1_000, 10, 10, 100, 4, "config", int4_params=1, int4_rows=1, int4_groups=0
     )
     int8 = one.need_bytes(torch.float32, "int8")
     plan = plan_load("BLIP-2", one, memory=lambda: MemoryReport(int8 - 1, 24 * GIB))

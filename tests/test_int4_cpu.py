@@ -4,6 +4,8 @@ the planner's bytes and choice, and both models answering where only int4 fits."
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from dataclasses import replace
 
 import pytest
@@ -31,25 +33,42 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
 
 def reference_dequantized(weight: torch.Tensor, group: int) -> torch.Tensor:
     """4-bit min/max quantization per group of input columns, written here from its
-    definition (code = round((w - min) / step), w' = min + code * step), not from the code
-    under test; scales and minimums rounded to bf16 as the kernel stores them."""
+    definition, not from the code under test: a group's step is the smallest multiple (1 to
+    16) of its row's base that covers the group's range in 15 steps, the base being the
+    smallest ``m * 2**e`` (``m`` from 4 to 8) that is a sixteenth of the row's widest such
+    range or more; code = round((w - zero) / step) + 8, w' = zero + (code - 8) * step, with
+    the zero (min + 8 steps) rounded to bf16 as the kernel stores it."""
     rows, columns = weight.shape
-    groups = weight.float().reshape(rows, columns // group, group)
-    low = groups.amin(-1, keepdim=True)
-    step = ((groups.amax(-1, keepdim=True) - low) / 15).to(torch.bfloat16).float()
-    low = low.to(torch.bfloat16).float()
-    codes = torch.clamp(torch.round((groups - low) / step), 0, 15)
-    return (low + codes * step).reshape(rows, columns)
+    out = torch.empty(rows, columns)
+    for row in range(rows):
+        groups = weight[row].float().reshape(columns // group, group)
+        low = groups.amin(-1)
+        wanted = [max(float(r) / 15, 1e-8) for r in groups.amax(-1) - low]
+        least = max(wanted) / 16
+        exponent = math.floor(math.log2(least))
+        base = next(
+            m * 2.0 ** (exponent - 2) for m in range(4, 9) if m * 2.0 ** (exponent - 2) >= least
+        )
+        for g, values in enumerate(groups):
+            step = base * min(16, max(1, math.ceil(wanted[g] / base)))
+            zero = float(torch.tensor(float(low[g]) + 8 * step).to(torch.bfloat16))
+            codes = torch.clamp(torch.round((values - zero) / step) + 8, 0, 15)
+            out[row, g * group : (g + 1) * group] = zero + (codes - 8) * step
+    return out
 
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("rows", [1, 4, 44])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_int4_layer_against_the_float_layer_and_a_dequantized_product(bias, rows, dtype):
+@pytest.mark.parametrize("outputs", [96, 128])
+def test_int4_layer_against_the_float_layer_and_a_dequantized_product(bias, rows, dtype, outputs):
+    # 44 rows of 128 outputs take the int8 route (MANY_ROWS); 96 outputs (not whole blocks
+    # of 64) and fewer rows take the int4 kernel.
     torch.manual_seed(0)
-    layer = torch.nn.Linear(256, 96, bias=bias)
+    layer = torch.nn.Linear(256, outputs, bias=bias)
     packed = quantize_linear_int4(layer, "test layer")
     assert isinstance(packed, Int4CpuLinear) and packed.group_size == 128
+    assert packed.unpacks == (outputs % 64 == 0)
     x = torch.randn(2, rows, 256)  # 3-D, as the models call their layers
     with torch.inference_mode():
         given = x.to(dtype)
@@ -59,7 +78,7 @@ def test_int4_layer_against_the_float_layer_and_a_dequantized_product(bias, rows
         reference = x @ reference_dequantized(layer.weight, 128).t()
         if bias:
             reference = reference + layer.bias
-    assert got.shape == (2, rows, 96) and got.dtype == dtype
+    assert got.shape == (2, rows, outputs) and got.dtype == dtype
     assert torch.equal(given, before), "the input was changed in place"
     # The kernel computes what the dequantized weights compute, up to bf16 rounding (and the
     # odd weight on a rounding boundary getting the neighbouring code) ...
@@ -78,6 +97,109 @@ def test_the_float_comparison_catches_a_wrong_scale():
     x = torch.randn(3, 128)
     with torch.inference_mode():
         assert relative_error(packed(x), layer(x)) > 0.5
+
+
+def test_many_rows_take_the_int8_route_and_agree_with_the_kernel(monkeypatch):
+    torch.manual_seed(2)
+    layer = torch.nn.Linear(512, 192)
+    packed = quantize_linear_int4(layer)
+    x = torch.randn(int4_cpu.MANY_ROWS, 512)
+
+    def refuse(*args):
+        raise AssertionError("the int4 kernel ran for many rows")
+
+    with torch.inference_mode():
+        monkeypatch.setattr(int4_cpu, "MANY_ROWS", 10**6)
+        on_kernel = packed(x)
+        monkeypatch.undo()
+        monkeypatch.setattr(torch, "_weight_int4pack_mm_for_cpu", refuse)
+        routed = packed(x)
+        reference = x @ reference_dequantized(layer.weight, 128).t() + layer.bias
+    # The same weights; the activations quantized to int8 rather than bf16: about 1 % apart,
+    # where a row sent to the wrong output, a wrong base or a missing zero is 100 % or more.
+    assert relative_error(routed, on_kernel) < 0.02
+    assert relative_error(routed, reference) < 0.02
+
+
+def test_the_int8_route_unpacks_each_weight_to_its_code_times_its_multiplier():
+    torch.manual_seed(3)
+    weight = torch.randn(192, 256) * torch.rand(192, 1)  # rows of different widths
+    codes, multipliers, _, _ = quantize_groups(weight, 64)
+    packed = Int4CpuLinear.from_weight(weight, None, 64)
+    want = ((codes - 8) * multipliers.int().repeat_interleave(64, dim=1)).to(torch.int8)
+    # Each block of 64 outputs gives its rows 0-31 (low nibbles) first, then 32-63.
+    assert int4_cpu.route_order(128).tolist() == [
+        *range(0, 32), *range(64, 96), *range(32, 64), *range(96, 128)
+    ]  # fmt: skip
+    order = int4_cpu.route_order(192)
+    assert torch.equal(packed.int8_weight(), want[order].t())
+
+
+def test_group_steps_are_exact_in_bf16_cover_their_group_and_fit_int8():
+    torch.manual_seed(4)
+    # Each row's 8 groups span a thousandfold range of widths.
+    weight = torch.randn(64, 1024) * torch.logspace(-3, 0, 8).repeat_interleave(128)
+    _, multipliers, bases, _ = quantize_groups(weight, 128)
+    steps = multipliers.float() * bases.unsqueeze(1)
+    assert torch.equal(steps.to(torch.bfloat16).float(), steps)  # what the kernel reads
+    groups = weight.reshape(64, 8, 128)
+    wanted = (groups.amax(-1) - groups.amin(-1)) / 15
+    assert bool((steps >= wanted * (1 - 1e-6)).all()), "a group's codes would clip"
+    assert int(multipliers.min()) >= 1 and int(multipliers.max()) <= 16  # 16 * (code - 8) fits
+    # The widest group of a row gets nearly its own step (a multiplier of 13 to 16).
+    widest = wanted.argmax(1, keepdim=True)
+    assert bool((steps.gather(1, widest) <= wanted.gather(1, widest) * 1.1).all())
+
+
+def test_each_thread_unpacks_into_its_own_buffer():
+    # Streaming generates in a thread while another request may run: one shared buffer would
+    # let one layer's weights overwrite another's mid-product.
+    held = []
+    done = threading.Event()
+
+    def grab():
+        held.append(int4_cpu._buffer(4096))
+        done.set()
+
+    worker = threading.Thread(target=grab)
+    worker.start()
+    done.wait(10)
+    held.append(int4_cpu._buffer(4096))
+    worker.join()
+    assert held[0].data_ptr() != held[1].data_ptr()
+    assert int4_cpu._buffer(4096).data_ptr() == held[1].data_ptr()  # and keeps it
+
+
+def test_the_int8_route_runs_in_and_out_of_inference_mode():
+    # A buffer first made under inference mode could not be written outside it afterwards.
+    torch.manual_seed(6)
+    layer = quantize_linear_int4(torch.nn.Linear(256, 128))
+    x = torch.randn(64, 256)
+    int4_cpu._buffers.__dict__.clear()
+    with torch.inference_mode():
+        inside = layer(x)
+    with torch.no_grad():
+        outside = layer(x)
+    assert torch.equal(inside, outside)
+
+
+def test_an_unknown_packing_layout_keeps_many_rows_on_the_kernel(monkeypatch, caplog):
+    real = int4_cpu._unpack_int8
+    monkeypatch.setattr(int4_cpu, "_unpack_int8", lambda *args: real(*args).flip(0))
+    int4_cpu._layout_is_known.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="vqa_core.int4_cpu"):
+            torch.manual_seed(5)
+            layer = torch.nn.Linear(256, 128)
+            packed = quantize_linear_int4(layer)
+        assert not packed.unpacks
+        assert "layout vqa_core.int4_cpu does not read" in caplog.text
+        x = torch.randn(64, 256)
+        with torch.inference_mode():
+            reference = x @ reference_dequantized(layer.weight, 128).t() + layer.bias
+            assert relative_error(packed(x), reference) < 0.02
+    finally:
+        int4_cpu._layout_is_known.cache_clear()
 
 
 @pytest.mark.parametrize(("columns", "rows"), [(40, 32), (128, 40), (100, 48)])
@@ -149,6 +271,28 @@ def test_an_int4_load_runs_every_language_model_layer_on_the_int4_kernel(
     assert not any(isinstance(m, Int4CpuLinear) for m in vilt.model.modules())
     assert any(isinstance(m, Int8CpuLinear) for m in vilt.model.modules())
     assert vilt.answer(paths[0], questions[0]).answers
+
+
+def test_under_bf16_the_int8_image_encoder_computes_in_fp32(tiny_blip2_dir, easy_vqa_sample):
+    paths, questions, _ = easy_vqa_sample
+    blip2 = Blip2Answerer.from_pretrained(
+        str(tiny_blip2_dir), device="cpu", dtype="bfloat16", quantization="int4"
+    )
+    vision = blip2.model.vision_model
+    linears = [m for m in vision.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(isinstance(m, Int8CpuLinear) for m in linears)
+    assert all(m.weight.qdata.dtype == torch.int8 for m in linears)  # not widened
+    floats = [
+        p for m in vision.modules() if not isinstance(m, Int8CpuLinear)
+        for p in m.parameters(recurse=False)
+    ]  # fmt: skip
+    assert floats and all(p.dtype == torch.float32 for p in floats)
+    assert blip2.pixel_dtype == torch.float32
+    # The rest keeps the planned type: the language model's embeddings, the Q-Former.
+    embeddings = blip2.model.language_model.get_input_embeddings().weight
+    assert embeddings.dtype == torch.bfloat16
+    assert next(blip2.model.qformer.parameters()).dtype == torch.bfloat16
+    assert isinstance(blip2.answer(paths[0], questions[0], max_new_tokens=3).answer, str)
 
 
 @pytest.fixture(scope="module")
@@ -236,8 +380,9 @@ def native_bf16(monkeypatch):
 def test_int4_bytes_are_counted_from_its_parts():
     int8 = BIG.weight_bytes(torch.bfloat16, "int8")
     int4 = BIG.weight_bytes(torch.bfloat16, "int4")
-    # Half a byte per packed weight, 4 bytes per group instead of 5 per row.
-    saved = BIG.int4_params // 2 - 4 * BIG.int4_groups + 5 * BIG.int4_rows
+    # Half a byte per packed weight, 5 bytes per group (scale, zero, multiplier) and 4 per
+    # row (base) instead of int8's 5 per row.
+    saved = BIG.int4_params // 2 - 5 * BIG.int4_groups - 4 * BIG.int4_rows + 5 * BIG.int4_rows
     assert int8 - int4 == saved
 
 

@@ -100,7 +100,8 @@ class Footprint:
     fp32_under_fp16: int = 0
     fp32_under_bf16: int = 0
     # The language model's linear layers int4 packs (part of linear_params): their weights,
-    # output rows, and groups (one bf16 scale and one bf16 zero each).
+    # output rows (an fp32 base each), and groups (a bf16 scale, a bf16 zero and an int8
+    # multiplier each).
     int4_params: int = 0
     int4_rows: int = 0
     int4_groups: int = 0
@@ -124,7 +125,9 @@ class Footprint:
         if quantization == "int4":
             int8_params = self.linear_params - self.int4_params
             int8_rows = self.linear_rows - self.int4_rows
-            int4 = self.int4_params // 2 + 4 * self.int4_groups
+            # Half a byte a weight; per group a bf16 scale, a bf16 zero and an int8
+            # multiplier; per row an fp32 base (vqa_core.int4_cpu.Int4CpuLinear's buffers).
+            int4 = self.int4_params // 2 + 5 * self.int4_groups + 4 * self.int4_rows
             return int8_params + 5 * int8_rows + int4 + floats
         if quantization == "4bit":
             return self.linear_params // 2 + 5 * self.linear_rows + floats

@@ -13,13 +13,14 @@ takes 8.6 ms. It does not amortize the weights over rows.
 Which layers get int4 follows from that measurement:
 
 * the language model's linear layers (the model's decoder, when the model generates): one
-  row per token, int4 is the fastest there. A prompt's rows also run on the int4 kernel,
-  slower than int8 would, because a second copy of the weights in another form would give
-  back the memory int4 saves;
+  row per token, int4 is the fastest there. A prompt's dozens of rows take another route
+  over the same bytes: they are unpacked into int8 weights for the call and multiplied on
+  the CPU's int8 units (:class:`Int4CpuLinear`), about 0.6x the int4 kernel's time at 44
+  rows; a second copy of the weights would give back the memory int4 saves;
 * every other linear layer (an image encoder's 257 patches, ViLT's ~230 rows of text and
   image patches on every answer) stays in int8, which measured fastest for many rows (the
   1408 -> 6144 image-encoder layer over 257 patches: int8 13.0 ms, bf16 21.9 ms, int4
-  51.0 ms).
+  51.0 ms; the int8 route over int4 bytes about 1.3x int8's).
 
 A layer whose widths the kernel cannot take (output rows not a multiple of 16, input columns
 with no group size of 32, 64 or 128 dividing them) stays in int8 and is logged by name.
@@ -33,11 +34,15 @@ each packed layer.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
+
+from .int8_cpu import quantize_rows
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -64,6 +69,9 @@ _PENDING = "_vqa_int4_pending"
 # Weights quantized at a time while packing: two fp32 temporaries of this many values (32 MiB)
 # are what packing holds beyond the layer's weight and its int32 codes.
 CHUNK_ELEMENTS = 1 << 22
+# A group's step is its row's base times a whole multiplier up to this: 16 * (code - 8) still
+# fits in int8 (-128 to 112).
+MAX_MULTIPLIER = 16
 
 
 def int4_kernels_available() -> bool:
@@ -84,12 +92,19 @@ def int4_group_size(in_features: int, out_features: int) -> int | None:
 
 def quantize_groups(
     weight: torch.Tensor, group_size: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(codes, scales, zeros)``: asymmetric 4-bit codes 0-15 per group of input columns.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(codes, multipliers, bases, zeros)``: asymmetric 4-bit codes 0-15 per group of input
+    columns.
 
-    A weight is ``(code - 8) * scale + zero`` (the kernel's convention), with ``scale`` and
-    ``zero`` of shape ``[out, in / group_size]`` and rounded to bf16 as the kernel keeps them,
-    so the codes are chosen against the scales it will really use.
+    A weight is ``(code - 8) * scale + zero`` (the kernel's convention), where a group's
+    ``scale`` is its row's ``base`` times a whole ``multiplier`` from 1 to 16: the smallest
+    such step that covers the group's range. ``bases`` (``[out]``) have three significant
+    bits, so every scale is exact in bf16 (the kernel's type) and ``(code - 8) * multiplier``
+    is exact in int8: many rows multiply those int8 weights (see :class:`Int4CpuLinear`).
+    A group whose range is far below its row's widest gets a step up to a sixteenth of that
+    widest step instead of its own. ``multipliers`` and ``zeros`` are ``[out, in /
+    group_size]``; zeros are rounded to bf16 as the kernel keeps them, so the codes are
+    chosen against the values it will really use.
 
     Rows are quantized a block at a time (at most :data:`CHUNK_ELEMENTS` weights): beyond the
     weight and the int32 codes the kernel's packing takes, a load holds only one block's two
@@ -97,7 +112,8 @@ def quantize_groups(
     """
     rows, columns = weight.shape
     codes = torch.empty((rows, columns), dtype=torch.int32)
-    scales = torch.empty((rows, columns // group_size))
+    multipliers = torch.empty((rows, columns // group_size), dtype=torch.int8)
+    bases = torch.empty(rows)
     zeros = torch.empty((rows, columns // group_size))
     step = max(1, CHUNK_ELEMENTS // columns)
     for start in range(0, rows, step):
@@ -105,24 +121,43 @@ def quantize_groups(
         # .float() copies a bf16 block (an fp32 one is used as it is, never written to).
         groups = weight[block].detach().float().reshape(-1, columns // group_size, group_size)
         low = groups.amin(dim=-1)
-        high = groups.amax(dim=-1)
-        scale = ((high - low) / 15).clamp_(min=1e-8).to(torch.bfloat16).float()
+        wanted = ((groups.amax(dim=-1) - low) / 15).clamp_(min=1e-8)
+        base = _three_bit_base(wanted.amax(dim=1) / MAX_MULTIPLIER)
+        multiplier = torch.ceil(wanted / base.unsqueeze(1)).clamp_(1, MAX_MULTIPLIER)
+        scale = multiplier * base.unsqueeze(1)
         zero = (low + 8 * scale).to(torch.bfloat16).float()
         # In place after the first copy; copy_ converts to int32 without a third temporary.
         found = groups.sub(zero.unsqueeze(-1)).div_(scale.unsqueeze(-1)).add_(8)
         codes[block].copy_(found.round_().clamp_(0, 15).reshape(-1, columns))
-        scales[block] = scale
+        multipliers[block] = multiplier.to(torch.int8)
+        bases[block] = base
         zeros[block] = zero
-    return codes, scales, zeros
+    return codes, multipliers, bases, zeros
+
+
+def _three_bit_base(least: torch.Tensor) -> torch.Tensor:
+    """The smallest value at or above each of ``least`` of the form ``m * 2**e`` with ``m``
+    from 4 to 8: three significant bits, so times a multiplier of up to 16 it has at most
+    eight, which bf16 holds exactly."""
+    mantissa, exponent = torch.frexp(least)  # least = mantissa * 2**exponent, mantissa in [0.5, 1)
+    return torch.ldexp(torch.ceil(mantissa * 8), exponent - 3)
 
 
 class Int4CpuLinear(torch.nn.Module):
     """A linear layer over 4-bit weights in the CPU kernel's packed layout.
 
-    ``packed`` (``[out, in / 2]`` bytes) and ``scales_and_zeros`` (``[in / group, out, 2]``,
-    bf16) are buffers, so ``state_dict`` and memory counts see what is held; there is no
-    float weight. Activations are cast to bf16 for the kernel and the result back to the
-    input's dtype.
+    ``packed`` (``[out, in / 2]`` bytes), ``scales_and_zeros`` (``[in / group, out, 2]``,
+    bf16), and the scales' parts (``multipliers``, ``[in / group, out]`` int8 with the
+    outputs in :func:`route_order`, and ``bases``, ``[out]`` fp32) are buffers, so ``state_dict`` and memory counts see what is
+    held; there is no float weight. Activations are cast to bf16 for the kernel and the
+    result back to the input's dtype.
+
+    The int4 kernel reads the weights once for every four rows of activations, so it wins
+    for the one row per token of generation and loses on a prompt's dozens of rows. From
+    :data:`MANY_ROWS` rows a call instead unpacks the same bytes into int8 weights (``(code -
+    8) * multiplier``, exact) in a per-thread buffer, multiplies them with the rows
+    quantized to int8 on AMX or VNNI as int8 layers do, and applies each row's base and the
+    groups' zeros after the product.
     """
 
     def __init__(
@@ -133,6 +168,8 @@ class Int4CpuLinear(torch.nn.Module):
         in_features: int,
         out_features: int,
         bias: torch.Tensor | None,
+        multipliers: torch.Tensor,
+        bases: torch.Tensor,
     ) -> None:
         super().__init__()
         self.in_features = in_features
@@ -140,18 +177,35 @@ class Int4CpuLinear(torch.nn.Module):
         self.group_size = group_size
         self.register_buffer("packed", packed)
         self.register_buffer("scales_and_zeros", scales_and_zeros)
+        self.register_buffer("multipliers", multipliers)
+        self.register_buffer("bases", bases)
         self.bias = bias if bias is None else torch.nn.Parameter(bias, requires_grad=False)
+        self.unpacks = _unpacks(in_features, out_features)
 
     @classmethod
     def from_weight(
         cls, weight: torch.Tensor, bias: torch.Tensor | None, group_size: int
     ) -> Int4CpuLinear:
         out_features, in_features = weight.shape
-        codes, scales, zeros = quantize_groups(weight, group_size)
+        codes, multipliers, bases, zeros = quantize_groups(weight, group_size)
         packed = torch._convert_weight_to_int4pack_for_cpu(codes, 1)
+        del codes
+        scales = multipliers.float() * bases.unsqueeze(1)
         scales_and_zeros = torch.stack((scales.t(), zeros.t()), dim=-1)
         scales_and_zeros = scales_and_zeros.to(torch.bfloat16).contiguous()
-        return cls(packed, scales_and_zeros, group_size, in_features, out_features, bias)
+        if out_features % _BLOCK_ROWS == 0:
+            multipliers = multipliers[route_order(out_features)]
+        multipliers = multipliers.t().contiguous()
+        return cls(
+            packed,
+            scales_and_zeros,
+            group_size,
+            in_features,
+            out_features,
+            bias,
+            multipliers,
+            bases,
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -160,14 +214,116 @@ class Int4CpuLinear(torch.nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        out = torch._weight_int4pack_mm_for_cpu(
-            rows, self.packed, self.group_size, self.scales_and_zeros
-        )
+        rows = x.reshape(-1, self.in_features)
+        if rows.shape[0] >= MANY_ROWS and self.unpacks:
+            out = self._many_rows(rows)
+        else:
+            out = torch._weight_int4pack_mm_for_cpu(
+                rows.to(torch.bfloat16), self.packed, self.group_size, self.scales_and_zeros
+            )
         out = out.to(x.dtype)
         if self.bias is not None:
             out = out + self.bias.to(x.dtype)
         return out.reshape(*x.shape[:-1], self.out_features)
+
+    def int8_weight(self) -> torch.Tensor:
+        """``(code - 8) * multiplier`` as an int8 ``[in, out]`` matrix, in this thread's
+        buffer (valid until the next call on this thread)."""
+        return _unpack_int8(self.packed, self.multipliers, self.group_size)
+
+    def _many_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        values = rows.to(torch.float32)
+        quantized, step = quantize_rows(values)
+        routed = torch._int_mm(quantized, self.int8_weight())
+        blocks = self.out_features // _BLOCK_ROWS
+        product = routed.view(-1, 2, blocks, _BLOCK_ROWS // 2).transpose(1, 2)
+        product = product.reshape(-1, self.out_features).to(torch.float32)
+        product.mul_(step).mul_(self.bases)
+        # Each group's zero times the sum of the inputs it applies to.
+        sums = values.view(-1, self.in_features // self.group_size, self.group_size).sum(-1)
+        product.addmm_(sums, self.scales_and_zeros[:, :, 1].float())
+        return product
+
+
+# The packed layout's block of output rows (see Int4CpuLinear.int8_weight), read from
+# torch._convert_weight_to_int4pack_for_cpu and checked at run time (_layout_is_known).
+_BLOCK_ROWS = 64
+_LOW_NIBBLES = 0x0F0F0F0F0F0F0F0F
+# From this many rows the int8 route beats the int4 kernel (measured on OPT-2.7B's layers: about
+# even at 24 rows, 0.6x the kernel's time at 32 and 44; docs/performance.md).
+MANY_ROWS = 32
+_buffers = threading.local()
+
+
+def _buffer(size: int) -> torch.Tensor:
+    """This thread's scratch bytes, grown to ``size`` (the largest layer's int8 weight and
+    half of it again; vqa_core.fit's int4 load transient covers it)."""
+    held = getattr(_buffers, "bytes", None)
+    if held is None or held.numel() < size:
+        # Made outside inference mode, which would forbid writing to it outside later.
+        with torch.inference_mode(False):
+            _buffers.bytes = held = torch.empty(size, dtype=torch.int8)
+    return held[:size]
+
+
+def _unpacks(in_features: int, out_features: int) -> bool:
+    """Whether a layer of these widths can take the int8 route for many rows."""
+    return out_features % _BLOCK_ROWS == 0 and hasattr(torch, "_int_mm") and _layout_is_known()
+
+
+def _unpack_int8(packed: torch.Tensor, multipliers: torch.Tensor, group: int) -> torch.Tensor:
+    """The int8 ``[in, out]`` matrix ``(code - 8) * multiplier`` of a packed layer, its
+    output columns in :func:`route_order`, written to this thread's buffer.
+    ``multipliers`` is ``[in / group, out]`` in that order too."""
+    rows = packed.shape[0]
+    columns = packed.shape[1] * 2
+    blocks = rows // _BLOCK_ROWS
+    buffer = _buffer(columns * rows + columns * rows // 2)
+    weight = buffer[: columns * rows].view(columns, 2, rows // 2)
+    moved = buffer[columns * rows :].view(columns, blocks, _BLOCK_ROWS // 2)
+    # The kernel's layout: per block of 64 output rows, per input column, 32 bytes whose low
+    # nibbles are the block's rows 0-31 and high nibbles rows 32-63. One pass brings the
+    # columns together (eight bytes at a time); then each nibble is one contiguous pass.
+    source = packed.view(blocks, columns, _BLOCK_ROWS // 2).view(torch.int64)
+    moved.view(torch.int64).copy_(source.transpose(0, 1))
+    words = moved.view(columns, -1).view(torch.int64)
+    lanes = weight.view(torch.int64)  # [in, 2, out / 16]
+    torch.bitwise_and(words, _LOW_NIBBLES, out=lanes[:, 0])
+    words.bitwise_right_shift_(4)
+    torch.bitwise_and(words, _LOW_NIBBLES, out=lanes[:, 1])
+    grouped = weight.view(columns // group, group, rows)
+    grouped.sub_(8).mul_(multipliers.unsqueeze(1))
+    return weight.view(columns, rows)
+
+
+def route_order(rows: int) -> torch.Tensor:
+    """The output rows in the order :func:`_unpack_int8` lays them out: every block's rows
+    0-31 (the packed bytes' low nibbles), then every block's rows 32-63."""
+    order = torch.arange(rows).view(rows // _BLOCK_ROWS, 2, _BLOCK_ROWS // 2)
+    return order.transpose(0, 1).reshape(rows)
+
+
+@functools.cache
+def _layout_is_known() -> bool:
+    """Whether this torch packs int4 weights the way :func:`_unpack_int8` unpacks them.
+    Another build (another CPU's kernel) may not: its layers then run every call on the
+    int4 kernel."""
+    codes = torch.arange(_BLOCK_ROWS * 2 * 64, dtype=torch.int32).reshape(-1, 64) * 7 % 16
+    try:
+        packed = torch._convert_weight_to_int4pack_for_cpu(codes, 1)
+        multipliers = torch.ones(1, codes.shape[0], dtype=torch.int8)
+        order = route_order(codes.shape[0])
+        known = packed.shape == (codes.shape[0], 32) and torch.equal(
+            _unpack_int8(packed, multipliers, 64), (codes[order] - 8).t().to(torch.int8)
+        )
+    except (RuntimeError, AttributeError):
+        known = False
+    if not known:
+        logger.warning(
+            "this torch packs int4 weights in a layout vqa_core.int4_cpu does not read: "
+            "prompts run on the int4 kernel (slower)"
+        )
+    return known
 
 
 def _int8_layer(linear: torch.nn.Linear) -> torch.nn.Module:

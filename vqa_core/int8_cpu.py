@@ -21,7 +21,7 @@ import logging
 
 import torch
 
-__all__ = ["Int8CpuLinear", "use_pytorch_int8_kernels"]
+__all__ = ["Int8CpuLinear", "float_parts_in_fp32", "use_pytorch_int8_kernels"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,18 +65,21 @@ class Int8CpuLinear(torch.nn.Linear):
             if self.bias is not None:
                 out = out + self.bias
         else:
-            # Symmetric per-row quantization of the activations, as torchao's own
-            # dynamic-activation int8 does, with the rescale done in place.
-            values = rows.to(torch.float32)
-            step = torch.linalg.vector_norm(values, float("inf"), dim=1, keepdim=True)
-            step = step.clamp_(min=1e-12).div_(127)
-            quantized = (values / step).round_().to(torch.int8)
+            quantized, step = quantize_rows(rows.to(torch.float32))
             product = torch._int_mm(quantized, self._int8.t()).to(torch.float32)
             product.mul_(step).mul_(self._scale)
             if self.bias is not None:
                 product.add_(self.bias)
             out = product
         return out.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
+
+
+def quantize_rows(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(int8 rows, step per row)`` of fp32 ``values``: symmetric per-row quantization, as
+    torchao's own dynamic-activation int8 does; ``values`` is not changed."""
+    step = torch.linalg.vector_norm(values, float("inf"), dim=1, keepdim=True)
+    step = step.clamp_(min=1e-12).div_(127)
+    return (values / step).round_().to(torch.int8), step
 
 
 def _is_per_row_int8(weight: object) -> bool:
@@ -107,3 +110,27 @@ def use_pytorch_int8_kernels(model: torch.nn.Module) -> int:
                 setattr(parent, name, Int8CpuLinear(child))
                 replaced += 1
     return replaced
+
+
+def float_parts_in_fp32(module: torch.nn.Module) -> int:
+    """Cast ``module``'s plain half-precision parameters and buffers (layer norms, biases,
+    embeddings) to fp32 in place, leaving torchao's int8 weights as they are; returns how many
+    tensors were cast. Int8 layers take fp32 rows whatever the model's type, so a module
+    whose linear layers are int8 then computes in fp32 throughout."""
+    cast = 0
+    for part in module.modules():
+        for name, parameter in list(part.named_parameters(recurse=False)):
+            # torchao's weights are tensor subclasses that report their float type.
+            if type(parameter.data) is torch.Tensor and parameter.dtype in _HALF:
+                widened = parameter.detach().to(torch.float32)
+                setattr(part, name, torch.nn.Parameter(widened, requires_grad=False))
+                cast += 1
+        for name, buffer in list(part.named_buffers(recurse=False)):
+            if buffer is not None and type(buffer) is torch.Tensor and buffer.dtype in _HALF:
+                persistent = name not in part._non_persistent_buffers_set
+                part.register_buffer(name, buffer.to(torch.float32), persistent=persistent)
+                cast += 1
+    return cast
+
+
+_HALF = (torch.bfloat16, torch.float16)

@@ -13,7 +13,7 @@ import torch
 from ._runtime import load_errors
 from .fit import quantization_config
 from .int4_cpu import int4_layers_of, use_pytorch_int4_kernels
-from .int8_cpu import use_pytorch_int8_kernels
+from .int8_cpu import float_parts_in_fp32, use_pytorch_int8_kernels
 from .memory import frees_returned_while_loading
 from .placement import Placement
 
@@ -81,6 +81,12 @@ def load_pretrained(
         model.int4_report = report  # what the loader packed, for the log and the tests
     if config is not None:
         use_pytorch_int8_kernels(model)  # it takes only torchao int8 layers on the CPU
+    vision = getattr(model, "vision_model", None)
+    if quantization == "int4" and placement.dtype != torch.float32 and vision is not None:
+        # Its linear layers are int8, which take fp32 rows whatever the activations; the rest
+        # of its work over 257 patches (layer norms, attention, GELU) measured faster in fp32
+        # than in bf16 on the full ViT-g, for about 4 MB more (docs/performance.md, int4).
+        float_parts_in_fp32(vision)
     model.eval()
     loaded = weights_dtype(model)
     if loaded != placement.dtype:
