@@ -40,6 +40,7 @@ from vqa_core import (
 )
 from vqa_core.blip2 import DEFAULT_MAX_NEW_TOKENS
 from vqa_core.images import ImageSource
+from vqa_core.services import MODEL_LABELS
 
 from .protocol import (
     DEFAULT_TOP_K,
@@ -76,7 +77,6 @@ REPLICA_LOST_STATUSES = frozenset({500, 502, 503})
 RETRY_PAUSE_S = 1.0
 # A second try with less time than this left would only turn one error into another.
 RETRY_MIN_S = 1.0
-MODEL_LABELS = {"vilt": "ViLT", "blip2": "BLIP-2"}
 
 
 class BackendUnavailableError(InferenceError):

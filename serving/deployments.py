@@ -37,6 +37,7 @@ from vqa_core import (
     load_image,
     resolve_model,
 )
+from vqa_core.services import MODEL_LABELS
 
 from .protocol import (
     MAX_REQUEST_BYTES,
@@ -62,7 +63,6 @@ logger = logging.getLogger("ray.serve")
 # Replicas report themselves unhealthy after this many failed batches in a row, so Serve
 # replaces a replica whose device got into a bad state instead of failing every request.
 UNHEALTHY_AFTER_FAILURES = 3
-MODEL_LABELS = {"vilt": "ViLT", "blip2": "BLIP-2"}
 
 
 def _as_bool(value: object) -> bool:
