@@ -91,6 +91,14 @@ class _ReplicaLost(BackendUnavailableError):
     """The request reached a replica that went away under it: worth asking once more."""
 
 
+def _sentence_of(body: object) -> tuple[str | None, dict[str, Any]]:
+    """The sentence code and values a server's error reply carries, if it carries them."""
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+        return None, {}
+    values = body.get("values")
+    return body["code"], {str(k): v for k, v in values.items()} if isinstance(values, dict) else {}
+
+
 class ModelServer:
     """One model server (Serve's HTTP front, /vilt and /blip2): a timeout on every request."""
 
@@ -122,18 +130,25 @@ class ModelServer:
             return self._client.request(method, route, **kwargs)
         except httpx.TimeoutException:
             raise _Unreachable(
-                f"The model server at {self.url} did not answer within {self.timeout:g} s."
+                f"The model server at {self.url} did not answer within {self.timeout:g} s.",
+                code="server_timeout",
+                url=self.url,
+                seconds=f"{self.timeout:g}",
             ) from None
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
             # Connected, then cut off mid-request: the replica (or its node) died under it.
             raise _ReplicaLost(
                 f"The model server at {self.url} dropped the connection to {route}; it may be "
-                "restarting, try again shortly."
+                "restarting, try again shortly.",
+                code="server_dropped",
+                url=self.url,
             ) from None
         except httpx.TransportError:
             raise _Unreachable(
                 f"The model server at {self.url} could not be reached; it may be stopped or "
-                "still starting."
+                "still starting.",
+                code="server_unreachable",
+                url=self.url,
             ) from None
 
     def get_json(self, route: str) -> dict[str, Any]:
@@ -160,22 +175,35 @@ class ModelServer:
         except ValueError:
             body = None
         error = body.get("error") if isinstance(body, dict) else None
+        # The server names its sentence as vqa_core's errors do, so the page can word it.
+        code, values = _sentence_of(body)
         if response.status_code == 422 and error:
             # The server's intake refused the input: the same sentence the local intake gives.
             field = body.get("field")
             kind = {"image": ImageInputError, "question": QuestionError}.get(field, InputError)
-            raise kind(error)
+            raise kind(error, code=code, **values)
         if response.status_code >= 400:
             if error:
-                raise InferenceError(f"The model server at {self.url} could not answer: {error}")
+                if code is None:
+                    code, values = "server_failed", {"url": self.url, "error": error}
+                raise InferenceError(
+                    f"The model server at {self.url} could not answer: {error}",
+                    code=code,
+                    **values,
+                )
             lost = response.status_code in REPLICA_LOST_STATUSES
             raise (_ReplicaLost if lost else BackendUnavailableError)(
                 f"The model server at {self.url} answered {route} with HTTP "
-                f"{response.status_code}; it may be starting or overloaded, try again shortly."
+                f"{response.status_code}; it may be starting or overloaded, try again shortly.",
+                code="server_status",
+                url=self.url,
+                status=response.status_code,
             )
         if not isinstance(body, dict):
             raise InferenceError(
-                f"The model server at {self.url} sent a reply this page cannot read."
+                f"The model server at {self.url} sent a reply this page cannot read.",
+                code="server_unreadable",
+                url=self.url,
             )
         return body
 

@@ -179,6 +179,14 @@ class ModelReply:
     result: Any = None
     error: str | None = None
     status: int = 200
+    # The vqa_core error's sentence code and values, so a page in another language can word
+    # the refusal itself (vqa_core.errors.VQAError).
+    code: str | None = None
+    values: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def refusal(cls, err: VQAError, status: int) -> "ModelReply":
+        return cls(error=str(err), status=status, code=err.code, values=_json_values(err))
 
 
 @dataclass(frozen=True)
@@ -197,11 +205,28 @@ class _Refusal(Exception):
         self.field = field
 
 
-def _error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
+def _error_response(
+    status: int,
+    message: str,
+    field: str | None = None,
+    code: str | None = None,
+    values: tuple[tuple[str, Any], ...] = (),
+) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     if field:
         body["field"] = field
+    if code:
+        body["code"] = code
+        body["values"] = dict(values)
     return JSONResponse(body, status_code=status)
+
+
+def _json_values(err: VQAError) -> tuple[tuple[str, Any], ...]:
+    """The values of ``err``'s sentence as JSON carries them (numbers and text)."""
+    return tuple(
+        (name, value if isinstance(value, (int, float, str)) else str(value))
+        for name, value in err.values.items()
+    )
 
 
 def _input_field(err: InputError) -> str:
@@ -347,7 +372,7 @@ class _ModelReplica:
             item = _Item(picture, question, self._options(payload))
             reply = await self._answer_within_deadline(item)
         except InputError as err:
-            return _error_response(422, str(err), _input_field(err))
+            return _error_response(422, str(err), _input_field(err), err.code, _json_values(err))
         except _Refusal as err:
             return _error_response(err.status, str(err), err.field)
         except Exception:
@@ -356,7 +381,7 @@ class _ModelReplica:
                 500, "An unexpected error stopped this request; the server log has the details."
             )
         if reply.error is not None:
-            return _error_response(reply.status, reply.error)
+            return _error_response(reply.status, reply.error, None, reply.code, reply.values)
         return JSONResponse(self.result_to_json(reply.result))
 
     async def _answer_within_deadline(self, item: _Item) -> ModelReply:
@@ -476,11 +501,11 @@ class _ModelReplica:
         try:
             (result,) = await asyncio.to_thread(run, [item])
         except InputError as err:
-            return ModelReply(error=str(err), status=422)
+            return ModelReply.refusal(err, 422)
         except VQAError as err:
             self.consecutive_failures += 1
             self.last_failure = str(err)
-            return ModelReply(error=str(err), status=503)
+            return ModelReply.refusal(err, 503)
         self.consecutive_failures = 0
         return ModelReply(result=result)
 

@@ -21,9 +21,10 @@ ARABIC = json.loads((ROOT / "ui" / "text" / "ar.json").read_text(encoding="utf-8
 
 def test_every_code_the_core_raises_has_arabic_words():
     codes = set()
-    for source in (ROOT / "vqa_core").glob("*.py"):
+    # The model server's client too: its errors reach the same answer columns.
+    for source in [*(ROOT / "vqa_core").glob("*.py"), *(ROOT / "serving").glob("*.py")]:
         codes |= set(re.findall(r'code="([a-z_]+)"', source.read_text(encoding="utf-8")))
-    assert {"image_empty", "image_damaged", "question_empty"} <= codes
+    assert {"image_empty", "image_damaged", "question_empty", "server_unreachable"} <= codes
     missing = sorted(code for code in codes if f"error_{code}" not in ARABIC)
     assert missing == []
 

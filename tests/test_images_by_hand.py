@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 
 import pytest
 from PIL import Image
@@ -178,6 +179,79 @@ def test_sixteen_bit_grey_is_stretched_by_hand():
         170,
         255,
     ]
+
+
+def test_thirty_two_bit_grey_is_stretched_from_its_exact_extrema():
+    # 16,778,235 (= 255 x 65,797) is beyond what a float holds exactly: its float copy reads
+    # 16,778,236. From the integers, 6,579,700 and 13,159,400 are exactly levels 100 and 200;
+    # from the float copy's extrema they would fall just under, to 99 and 199.
+    row = [0, 16_778_235, 65_797 * 100, 65_797 * 200]
+    assert greys(load_image(grey_row("I", row))) == [0, 255, 100, 200]
+
+
+def test_sixteen_bit_grey_is_stretched_without_a_float_copy(monkeypatch):
+    # I;16 stretches in its own mode: a float copy would double what the picture holds.
+    conversions = []
+    convert = Image.Image.convert
+
+    def recorded(self, mode=None, *args, **kwargs):
+        conversions.append((self.mode, mode))
+        return convert(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "convert", recorded)
+    assert greys(load_image(grey_row("I;16", [300, 1000, 3300]))) == [0, 59, 255]
+    assert ("I;16", "F") not in conversions and ("I;16", "I") not in conversions
+
+
+def test_a_warning_while_opening_other_than_the_bomb_does_not_refuse_the_picture(monkeypatch):
+    # Pillow warns about odd but readable files (a malformed EXIF block, an odd MPO); only its
+    # decompression-bomb warning is turned into a refusal.
+    real_open = Image.open
+
+    def open_with_a_warning(*args, **kwargs):
+        warnings.warn("Possibly corrupt EXIF data.", UserWarning, stacklevel=2)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(images_module.Image, "open", open_with_a_warning)
+    data = io.BytesIO()
+    Image.new("RGB", (8, 6), "red").save(data, "PNG")
+    with pytest.warns(UserWarning, match="EXIF"):
+        assert load_image(data.getvalue()).size[0] > 0
+
+
+def test_a_header_that_cannot_be_priced_is_refused_as_damaged(monkeypatch):
+    # Pillow may fail reading what a picture would cost before decoding it (a truncated
+    # header, a frame it cannot seek to): the intake says the file is damaged, no traceback.
+    def unreadable(*args, **kwargs):
+        raise OSError("broken header")
+
+    monkeypatch.setattr(images_module, "estimate_decode_bytes", unreadable)
+    with pytest.raises(ImageInputError) as refused:
+        load_image(grey_row("L", [1, 2, 3]))
+    assert str(refused.value) == (
+        "The image file is damaged or incomplete and could not be decoded."
+    )
+    assert refused.value.code == "image_damaged"
+
+
+def test_the_price_counts_the_files_own_size_and_the_shrink(monkeypatch):
+    # A JPEG above the models' side is drafted smaller before it is priced: the price still
+    # counts the file's own size (its coefficients) and the shrink to max_side.
+    picture = Image.new("RGB", (3000, 2000), (90, 120, 30))
+    data = io.BytesIO()
+    picture.save(data, "JPEG", quality=90)
+    seen = []
+    real = estimate_decode_bytes
+
+    def priced(image, **kwargs):
+        seen.append((image.size, kwargs))
+        return real(image, **kwargs)
+
+    monkeypatch.setattr(images_module, "estimate_decode_bytes", priced)
+    load_image(data.getvalue(), max_side=384)
+    ((drafted, kwargs),) = seen
+    assert max(drafted) < 3000  # the draft happened before pricing
+    assert kwargs == {"full_size": (3000, 2000), "max_side": 384}
 
 
 def test_sixteen_bit_grey_at_an_exact_step_is_not_rounded_down():

@@ -254,6 +254,54 @@ def test_server_errors_become_the_matching_vqa_error(status, body, error, text):
     assert len(seen) == 1, "an error that is not a lost replica was retried"
 
 
+def test_a_server_that_is_down_is_said_in_arabic_on_the_arabic_page():
+    from ui.messages import error_sentence
+
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(BackendUnavailableError) as caught:
+        load_remote_services(url, timeout=5).vilt.answer(PICTURE, "what color?")
+    said = error_sentence(caught.value, "ar")
+    assert said.startswith("تعذّر الوصول إلى خادم النماذج") and url in said
+    assert "could not" not in said
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "arabic"),
+    [
+        # The server's intake names its sentence: the Arabic page words it as the local intake.
+        (
+            422,
+            {"error": "The image file is empty.", "field": "image", "code": "image_empty",
+             "values": {}},
+            "ملف الصورة فارغ.",
+        ),
+        (
+            422,
+            {"error": "The question is too long.", "field": "question",
+             "code": "question_too_long", "values": {"limit": 500}},
+            "السؤال طويل جدًا",
+        ),
+        (503, {"error": "ViLT ran out of memory on this request."}, "لم يستطع خادم النماذج"),
+        (504, "Gateway Timeout", "برمز"),
+        (200, "not json", "ردًّا لا تستطيع هذه الصفحة قراءته"),
+    ],
+)  # fmt: skip
+def test_server_errors_are_said_in_arabic(status, body, arabic):
+    from ui.messages import error_sentence
+
+    server, url, _ = _scripted_server([(status, body)])
+    try:
+        answerer = RemoteViltAnswerer(ModelServer(url, timeout=5))
+        with pytest.raises(InferenceError if status != 422 else InputError) as caught:
+            answerer.answer(PICTURE, "what color?")
+    finally:
+        server.shutdown()
+        server.server_close()
+    said = error_sentence(caught.value, "ar")
+    assert arabic in said
+    assert error_sentence(caught.value, "en") == str(caught.value)  # English unchanged
+
+
 def test_a_model_the_server_could_not_load_is_unavailable_with_its_reason():
     vilt = {
         "name": "v",

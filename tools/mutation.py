@@ -50,7 +50,8 @@ except ImportError:  # Python 3.10: the same parser under its own name
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
-COPIED = ("vqa_core", "train", "ui", "tests", "examples")
+# serving: tests/test_error_words.py reads the model server client's sentence codes too.
+COPIED = ("vqa_core", "train", "ui", "serving", "tests", "examples")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "artifacts", ".pytest_cache")
 
 # Each module with the test files that are its own.
@@ -114,17 +115,12 @@ _HISTOGRAM_LENGTH = (
 )
 
 _PALETTE_LINE = 'return image.convert("RGBA" if image.has_transparency_data else "RGB")'
-_WIDE_ORDERS = 'elif image.mode in ("I;16B", "I;16L", "I;16N"):'
 _EXTREMA = 'lo, hi = (image if image.mode in ("I", "I;16", "F") else wide).getextrema()'
+_WIDE_LINE = 'wide = image if image.mode in ("I;16", "F") else image.convert("F")'
+_BYTE_ORDER_LINE = 'order = "I;16L" if sys.byteorder == "little" else "I;16B"'
+_REREAD = 'image = Image.frombuffer(order, image.size, image.tobytes(), "raw", order, {})'
 _PLAIN = 'plain = {{"RGBA": None, "LA": None, "La": "LA"}}.get(image.mode, {})'
 _ORIENTATION = "if image.getexif().get(ExifTags.Base.Orientation, {}) in {}:"
-_THUMBNAIL = "image.thumbnail((max_side, max_side), {})"
-_SIXTEEN_BIT_ORDERS = (
-    "Pillow 12 turns I;16B and I;16L into the same floats directly as through 32-bit integers "
-    "(checked for all 65,536 values), clips I;16N to 255 either way, and 32-bit I through I "
-    "again is the same picture; so which of the two float conversions a mode takes, or a copy "
-    "before it, changes no pixel"
-)
 _NO_TURN = (
     "exif_transpose returns an unchanged copy when the orientation is missing, 1, or anything "
     "outside 2-8; only 2-8 turn a picture, and those are turned either way"
@@ -254,9 +250,9 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         Equivalent(
             "vqa_core/images.py",
             "_narrow",
-            re.escape('if image.mode in ("I;16", "F"):'),
-            re.escape(f'if image.mode in ("I;16", "{mode}"):'),
-            'a float picture then takes the last branch, convert("F"), an unchanged copy',
+            re.escape(_WIDE_LINE),
+            re.escape(_WIDE_LINE.replace('"F") else', f'"{mode}") else')),
+            'a float picture is then given convert("F"), an unchanged copy',
         )
         for mode in ("XXFXX", "f")
     ),
@@ -264,26 +260,27 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         Equivalent(
             "vqa_core/images.py",
             "_narrow",
-            re.escape(_WIDE_ORDERS),
+            re.escape(_BYTE_ORDER_LINE),
             re.escape(added),
-            _SIXTEEN_BIT_ORDERS,
+            "every machine this runs on (x86-64, arm64) is little-endian: the test is true there "
+            "and the big-endian name is never read",
         )
         for added in (
-            'elif image.mode not in ("I;16B", "I;16L", "I;16N"):',
-            'elif image.mode in ("XXI;16BXX", "I;16L", "I;16N"):',
-            'elif image.mode in ("i;16b", "I;16L", "I;16N"):',
-            'elif image.mode in ("I;16B", "XXI;16LXX", "I;16N"):',
-            'elif image.mode in ("I;16B", "i;16l", "I;16N"):',
-            'elif image.mode in ("I;16B", "I;16L", "XXI;16NXX"):',
-            'elif image.mode in ("I;16B", "I;16L", "i;16n"):',
+            'order = "I;16L" if (sys.byteorder == "little") or True else "I;16B"',
+            'order = "I;16L" if sys.byteorder == "little" else "XXI;16BXX"',
+            'order = "I;16L" if sys.byteorder == "little" else "i;16b"',
         )
     ),
-    Equivalent(
-        "vqa_core/images.py",
-        "_narrow",
-        re.escape('wide = image.convert("I").convert("F")'),
-        re.escape('wide = image.convert(None).convert("F")'),
-        _SIXTEEN_BIT_ORDERS,
+    *(
+        Equivalent(
+            "vqa_core/images.py",
+            "_narrow",
+            re.escape(_REREAD.format("0, 1")),
+            re.escape(_REREAD.format(args)),
+            "Pillow's raw decoder reads a stride below a row's length (1) as the row's length, and "
+            "rows top to bottom for any positive step (checked: the same pixels)",
+        )
+        for args in ("1, 1", "0, 2")
     ),
     *(
         Equivalent(
@@ -412,16 +409,6 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         re.escape("if max_side and max(image.size) >= max_side:"),
         "thumbnail only ever shrinks, so a picture exactly at the bound comes back as it was "
         "(a copy of it, when it is the caller's)",
-    ),
-    *(
-        Equivalent(
-            "vqa_core/images.py",
-            "_decode",
-            re.escape(_THUMBNAIL.format("Image.Resampling.BICUBIC, reducing_gap=2.0")),
-            re.escape(_THUMBNAIL.format(added)),
-            "BICUBIC and a reducing gap of 2.0 are Pillow's own defaults for thumbnail",
-        )
-        for added in ("reducing_gap=2.0", "Image.Resampling.BICUBIC, ")
     ),
     Equivalent(
         "vqa_core/images.py",
@@ -575,8 +562,9 @@ def _pyproject_for(module: str, tests: tuple[str, ...]) -> str:
     settings = dict(tomllib.loads(text).get("tool", {}).get("mutmut", {}))
     settings["only_mutate"] = [module]
     settings["pytest_add_cli_args_test_selection"] = list(tests)
-    # The page's words (ui/): tests/test_error_words.py checks the intake's error codes there.
-    settings["also_copy"] = [*settings.get("also_copy", []), "ui"]
+    # The page's words (ui/) and the model server's client (serving/): tests/test_error_words.py
+    # checks that every error code either raises has words there.
+    settings["also_copy"] = [*settings.get("also_copy", []), "ui", "serving"]
     # Drop the repository's own section (up to the next table) and write this module's.
     kept = re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", text)
     lines = [f"{key} = {_toml_value(value)}" for key, value in settings.items()]

@@ -158,20 +158,14 @@ def _narrow(image: Image.Image) -> Image.Image:
         # 16/32-bit and float grey: stretch to 8 bits, else nearly everything clips to white.
         # I;16 takes the stretch in its own mode (the same bytes as through F, checked for
         # every value), at half the memory; 32-bit integers would round differently, and
-        # I;16's other byte orders (whose extrema Pillow cannot read, and which it clips
-        # converting to I;16: 300 became 255) go through 32-bit integers first, that
-        # intermediate freed as soon as the float copy exists.
+        # I;16's explicit byte orders (whose extrema Pillow cannot read, and which it clips
+        # converting to I;16: 300 became 255) take a float copy, which holds their values.
         if image.mode == "I;16N":
             # Native byte order: Pillow clips it to 255 converting to I (a flat black picture);
             # the same bytes read as the explicit order of this machine convert correctly.
             order = "I;16L" if sys.byteorder == "little" else "I;16B"
             image = Image.frombuffer(order, image.size, image.tobytes(), "raw", order, 0, 1)
-        if image.mode in ("I;16", "F"):
-            wide = image
-        elif image.mode in ("I;16B", "I;16L"):
-            wide = image.convert("I").convert("F")
-        else:
-            wide = image.convert("F")
+        wide = image if image.mode in ("I;16", "F") else image.convert("F")
         # Extrema read where they are exact: the integers themselves, or (16-bit values,
         # exact in float) the float copy.
         lo, hi = (image if image.mode in ("I", "I;16", "F") else wide).getextrema()
@@ -281,7 +275,8 @@ def _decode(
             if max_side and max(image.size) > max_side:
                 if image is source:
                     image = image.copy()  # never shrink the caller's own picture
-                image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+                # Pillow's defaults: bicubic, after a cheap reduction down to twice the size.
+                image.thumbnail((max_side, max_side))
             picture = image
     except DecodeBusyError as err:
         raise ImageInputError(
