@@ -102,3 +102,43 @@ def test_on_a_phone_the_columns_still_stack_and_the_buttons_fit(browser, serve, 
     for button in buttons:
         assert button["width"] >= 44 and button["height"] >= 44, button
         assert not button["overflows"], button
+
+
+# The empty BLIP-2 box's placeholder: the height its words need at the box's width and font,
+# against the height the box shows.
+PLACEHOLDER = """() => {
+    const box = document.querySelector('#vqa-blip2 textarea');
+    const style = getComputedStyle(box);
+    const probe = document.createElement('div');
+    for (const name of ['fontFamily', 'fontSize', 'fontWeight', 'letterSpacing', 'wordSpacing',
+                        'lineHeight', 'direction']) probe.style[name] = style[name];
+    const padding = (a, b) => parseFloat(style[a]) + parseFloat(style[b]);
+    probe.style.width = `${box.clientWidth - padding('paddingLeft', 'paddingRight')}px`;
+    probe.style.whiteSpace = 'pre-wrap';
+    probe.style.overflowWrap = 'break-word';
+    probe.style.position = 'absolute';
+    probe.style.visibility = 'hidden';
+    probe.textContent = box.placeholder;
+    document.body.appendChild(probe);
+    const needed = probe.getBoundingClientRect().height;
+    probe.remove();
+    return { needed, shown: box.clientHeight - padding('paddingTop', 'paddingBottom'),
+             placeholder: box.placeholder, empty: box.value === '' };
+}"""
+
+
+@pytest.mark.parametrize("accessible", [False, True], ids=["default", "accessible"])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("size", [*DESKTOPS, (390, 844)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_empty_blip2_box_shows_all_of_its_placeholder(
+    browser, serve, both, size, locale, accessible
+):
+    # Large text wrapped "BLIP-2's answer appears here after you ask." onto a third line that
+    # the two-line box cut off.
+    url, _ = serve(both, accessible=accessible)
+    page = open_at(browser, url, width=size[0], height=size[1], locale=locale)
+    settled(page)
+    box = page.evaluate(PLACEHOLDER)
+    page.close()
+    assert box["empty"] and box["placeholder"], box
+    assert box["needed"] <= box["shown"] + 1, box
