@@ -129,7 +129,8 @@ PLACEHOLDER = """() => {
 
 @pytest.mark.parametrize("accessible", [False, True], ids=["default", "accessible"])
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("size", [*DESKTOPS, (390, 844)], ids=lambda s: f"{s[0]}x{s[1]}")
+# The narrowest desktop and a phone: wider, the placeholder only has more room.
+@pytest.mark.parametrize("size", [DESKTOPS[0], (390, 844)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_the_empty_blip2_box_shows_all_of_its_placeholder(
     browser, serve, both, size, locale, accessible
 ):
