@@ -263,6 +263,12 @@ def test_a_server_that_is_down_is_said_in_arabic_on_the_arabic_page():
     said = error_sentence(caught.value, "ar")
     assert said.startswith("تعذّر الوصول إلى خادم النماذج") and url in said
     assert "could not" not in said
+    # ... and so does the answer column that shows it, on the Arabic page only.
+    from ui.events import item_status
+
+    column = item_status(caught.value, "ViLT", "ar")
+    assert "تعذّر الوصول إلى خادم النماذج" in column and "could not be reached" not in column
+    assert "could not be reached" in item_status(caught.value, "ViLT", "en")
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ class AgreementLine:
             )
             (blip2_words,) = self.translator.from_english([english_blip2])
         except Exception as err:
-            reason = failure_reason(err)
+            reason = failure_reason(err, lang)
             failed = warn(message("answers_not_translated", lang, language=language, reason=reason))
             line = self.line(label, answer, vilt_ok=vilt_ok, blip2_ok=blip2_ok, lang=lang)
             return f"{notice} {line}", failed, failed if english_blip2 else "", gr.skip(), gr.skip()

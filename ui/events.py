@@ -13,7 +13,14 @@ import gradio as gr
 from vqa_core import PartialBatchError, VQAError
 from vqa_core.services import MODEL_LABELS
 
-from .messages import format_timing, markdown_text, message, pick_language, reasons_in
+from .messages import (
+    error_sentence,
+    format_timing,
+    markdown_text,
+    message,
+    pick_language,
+    reasons_in,
+)
 
 __all__ = [
     "best_label",
@@ -31,13 +38,14 @@ __all__ = [
 logger = logging.getLogger("vqa_app")
 
 
-def failure_reason(err: Exception) -> str:
-    """A person's message for a model failure; anything unforeseen is logged, not shown."""
+def failure_reason(err: Exception, lang: str = "en") -> str:
+    """A person's message for a model failure, in ``lang`` where the page has words for it;
+    anything unforeseen is logged, not shown."""
     if isinstance(err, VQAError):
         # A model server's own words may be in it; the statuses are Markdown.
-        return markdown_text(str(err))
+        return markdown_text(error_sentence(err, lang))
     logger.error("Unexpected model failure", exc_info=err)
-    return "an unexpected error; the server log has the details. Please try again."
+    return message("failure_unexpected", lang)
 
 
 def missing_reason(services: Any, kind: str, lang: str = "en") -> str:
@@ -129,5 +137,5 @@ def best_label(label: Any) -> str:
 def item_status(outcome: Any, model: str, lang: str = "en") -> str:
     """A column's status for one item of a batch: its timing line, or why it failed."""
     if isinstance(outcome, BaseException):
-        return warn(message("failed", lang, model=model, reason=failure_reason(outcome)))
+        return warn(message("failed", lang, model=model, reason=failure_reason(outcome, lang)))
     return format_timing(short_name(outcome.model), outcome.seconds, outcome.batch_size, lang)
