@@ -101,8 +101,8 @@ def quantize_groups(
     such step that covers the group's range. ``bases`` (``[out]``) have three significant
     bits, so every scale is exact in bf16 (the kernel's type) and ``(code - 8) * multiplier``
     is exact in int8: many rows multiply those int8 weights (see :class:`Int4CpuLinear`).
-    A group whose range is far below its row's widest gets a step up to a sixteenth of that
-    widest step instead of its own. ``multipliers`` and ``zeros`` are ``[out, in /
+    A group whose range is far below its row's widest gets at least the row's base (a
+    sixteenth to an eighth of the widest group's step) instead of its own step. ``multipliers`` and ``zeros`` are ``[out, in /
     group_size]``; zeros are rounded to bf16 as the kernel keeps them, so the codes are
     chosen against the values it will really use.
 
@@ -148,9 +148,9 @@ class Int4CpuLinear(torch.nn.Module):
 
     ``packed`` (``[out, in / 2]`` bytes), ``scales_and_zeros`` (``[in / group, out, 2]``,
     bf16), and the scales' parts (``multipliers``, ``[in / group, out]`` int8 with the
-    outputs in :func:`route_order`, and ``bases``, ``[out]`` fp32) are buffers, so ``state_dict`` and memory counts see what is
-    held; there is no float weight. Activations are cast to bf16 for the kernel and the
-    result back to the input's dtype.
+    outputs in :func:`route_order`, and ``bases``, ``[out]`` fp32) are buffers, so
+    ``state_dict`` and memory counts see what is held; there is no float weight. Activations
+    are cast to bf16 for the kernel and the result back to the input's dtype.
 
     The int4 kernel reads the weights once for every four rows of activations, so it wins
     for the one row per token of generation and loses on a prompt's dozens of rows. From
